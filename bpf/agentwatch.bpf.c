@@ -1,0 +1,792 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * agentwatch tracepoint backend.
+ *
+ * Only processes in an agent session produce events. Membership lives in the
+ * `tracked` map: a matched exec adds the process, fork inherits it, exit
+ * removes it. Everything else costs one hash lookup and returns. File opens
+ * under noise prefixes/directories are dropped here, before the ring buffer.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define MAX_ARGS_BYTES 8192  /* compile-time cap; config max_args_bytes <= this */
+#define MAX_FILENAME   1024
+#define PATH_MAX_LEN   4096
+#define PATH_END       4096  /* the dentry walk writes backwards and ends here */
+#define PATH_SCRATCH   16384 /* twice the masked range, so masked reads stay inside */
+#define PATH_MASK      (8192 - 1)
+#define MAX_COMPONENTS 96
+#define NAME_KEY_LEN   32
+#define PREFIX_KEY_LEN 64
+#define EV_DATA_MASK   (16384 - 1)  /* per-CPU values are capped at 32 KiB */
+#define EV_DATA_SIZE   (16384 + 8192)
+#define MAX_CGROUP_DEPTH 16
+#define AT_FDCWD_       -100
+
+/* Keeps clang from reusing an unbounded copy of a checked variable. */
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
+#endif
+
+/* Load-time configuration (set through the spec's variables). */
+const volatile __u32 cfg_max_args = 4096;
+const volatile __u8 cfg_match_all_execs = 0;
+const volatile __u8 cfg_cgroup_match = 0;
+
+enum exec_action {
+	ACT_NONE = 0,
+	ACT_START = 1,     /* matched in the kernel: the process starts a session */
+	ACT_CANDIDATE = 2, /* track from now on, userspace decides */
+};
+
+#define TRACKED_PENDING 1
+
+struct tracked {
+	__u64 start;
+	__u32 flags;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* overridden from config at load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768); /* overridden from config at load */
+	__type(key, __u32);
+	__type(value, struct tracked);
+} tracked SEC(".maps");
+
+struct name_key {
+	char name[NAME_KEY_LEN];
+};
+
+/* Executable basenames -> enum exec_action. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct name_key);
+	__type(value, __u8);
+} exec_names SEC(".maps");
+
+/* cgroup v2 ids of matcher directories -> enum exec_action. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u64);
+	__type(value, __u8);
+} exec_cgroups SEC(".maps");
+
+/* Directory names that make a path noise wherever they appear. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct name_key);
+	__type(value, __u8);
+} noise_names SEC(".maps");
+
+struct prefix_key {
+	__u32 prefixlen; /* bits */
+	char data[PREFIX_KEY_LEN];
+};
+
+/* Absolute path prefixes that are noise (stored with a trailing '/'). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} noise_prefixes SEC(".maps");
+
+/* Ring-buffer reserve/output failures, per CPU, per event kind. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+enum stat_idx {
+	STAT_NOISE_DROPPED = 0,  /* file opens dropped as noise */
+	STAT_INFLIGHT_FULL = 1,  /* syscall entry could not be stashed */
+	STAT_TRACKED_FULL = 2,   /* a session process could not be tracked */
+	STAT_MAX = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Syscall arguments stashed at entry, consumed at exit. */
+struct inflight {
+	__u64 uptr;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u16 syscall;
+	__u16 family;
+	__u16 port;
+	__u16 sock_type;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct path_buf {
+	char buf[PATH_SCRATCH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
+
+/* A record is its fixed struct followed directly by its variable data. */
+struct ev_buf {
+	char raw[sizeof(struct exec_event) + EV_DATA_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ev_buf);
+} ev_scratch SEC(".maps");
+
+static __always_inline void count(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline __u64 leader_start(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, group_leader, start_boottime);
+}
+
+static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, struct task_struct *t)
+{
+	h->kind = kind;
+	h->version = EVENT_VERSION;
+	h->flags = 0;
+	h->pid = BPF_CORE_READ(t, tgid);
+	h->tid = BPF_CORE_READ(t, pid);
+	h->_pad = 0;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->start = leader_start(t);
+}
+
+/* ---- path resolution: walk dentries up to the root, writing backwards ---- */
+
+struct walk_ctx {
+	struct dentry *d;
+	struct mount *mnt;
+	__u32 off;   /* start of the path written so far in path_scratch */
+	__u8 truncated;
+	__u8 noise;
+};
+
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb)
+		return 1;
+
+	struct dentry *d = c->d;
+	struct mount *m = c->mnt;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(m, mnt.mnt_root);
+
+	if (d == mnt_root || d == parent) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+		if (mp == m || d != mnt_root)
+			return 1; /* reached the root of this namespace */
+		c->d = BPF_CORE_READ(m, mnt_mountpoint);
+		c->mnt = mp;
+		return 0;
+	}
+
+	struct qstr q = BPF_CORE_READ(d, d_name);
+	__u32 len = q.len;
+	if (len > 255)
+		len = 255;
+	if (c->off <= len + 1) {
+		c->truncated = 1;
+		return 1;
+	}
+	__u32 off = c->off - len - 1;
+	if (off >= PATH_END)
+		return 1;
+	__u32 at = off;
+	barrier_var(at);
+	pb->buf[at & PATH_MASK] = '/';
+	at += 1;
+	barrier_var(at);
+	barrier_var(len);
+	bpf_probe_read_kernel(&pb->buf[at & PATH_MASK], len & 255, q.name);
+	c->off = off;
+
+	if (len < NAME_KEY_LEN) {
+		struct name_key k = {};
+		__u32 kl = len;
+		barrier_var(kl);
+		bpf_probe_read_kernel(k.name, kl & (NAME_KEY_LEN - 1), q.name);
+		if (bpf_map_lookup_elem(&noise_names, &k))
+			c->noise = 1;
+	}
+	c->d = parent;
+	return 0;
+}
+
+/*
+ * Writes the absolute path of p so that it ends at PATH_END in path_scratch.
+ * Returns the start offset; the root alone yields PATH_END (empty string).
+ */
+static __always_inline __u32 walk_path(struct path *p, __u8 *truncated, __u8 *noise)
+{
+	struct walk_ctx c = {};
+	struct vfsmount *vfs = p->mnt;
+	c.d = p->dentry;
+	c.mnt = container_of(vfs, struct mount, mnt);
+	c.off = PATH_END;
+	long n = bpf_loop(MAX_COMPONENTS, walk_step, &c, 0);
+	if (n >= MAX_COMPONENTS)
+		c.truncated = 1; /* deeper than we walk */
+	*truncated |= c.truncated;
+	*noise |= c.noise;
+	return c.off;
+}
+
+/* Noise test of a byte string in path_scratch[start, end): LPM prefixes. */
+static __always_inline int prefix_is_noise(struct path_buf *pb, __u32 start, __u32 end)
+{
+	struct prefix_key k = {};
+	if (end < start)
+		return 0;
+	__u32 len = end - start;
+	if (len > PREFIX_KEY_LEN)
+		len = PREFIX_KEY_LEN;
+	/* bytes past len are ignored: the lookup only compares prefixlen bits */
+	bpf_probe_read_kernel(k.data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
+	k.prefixlen = len * 8;
+	return bpf_map_lookup_elem(&noise_prefixes, &k) != NULL;
+}
+
+/*
+ * Scan of a caller's path string (at the fixed offset RAW_AT) for noise
+ * directory names and "..". Segments are compared by FNV-1a hash so that no
+ * address depends on loop state: the verifier then converges quickly.
+ */
+#define RAW_AT (PATH_END + 1)
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME  0x100000001b3ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64); /* FNV-1a of the name */
+	__type(value, __u8);
+} noise_name_hashes SEC(".maps");
+
+struct scan_ctx {
+	__u64 h;
+	__u32 len; /* string length from RAW_AT */
+	__u32 seglen;
+	__u8 noise;
+	__u8 dotdot;
+};
+
+static long scan_step(__u32 i, struct scan_ctx *c)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb || i > c->len)
+		return 1;
+	char ch = '/';
+	if (i < c->len)
+		ch = pb->buf[(RAW_AT + i) & PATH_MASK];
+	if (ch == '/') {
+		__u64 h = c->h;
+		if (c->seglen == 2 && h == ((((FNV_OFFSET ^ '.') * FNV_PRIME) ^ '.') * FNV_PRIME))
+			c->dotdot = 1;
+		else if (c->seglen && bpf_map_lookup_elem(&noise_name_hashes, &h))
+			c->noise = 1;
+		c->h = FNV_OFFSET;
+		c->seglen = 0;
+		return 0;
+	}
+	c->h = (c->h ^ (__u8)ch) * FNV_PRIME;
+	c->seglen++;
+	return 0;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, int fd)
+{
+	struct file *f = NULL;
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if ((unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **arr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	return f;
+}
+
+/* ---- membership ---- */
+
+static __always_inline struct tracked *lookup_tracked(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline int current_tracked(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	return lookup_tracked(tgid) != NULL;
+}
+
+/*
+ * The kernel sets comm to the basename of the exec'd file (first 15 bytes)
+ * before this tracepoint fires, so comm is the exec matcher's key. Longer
+ * basenames are stored truncated as candidates and verified in userspace.
+ */
+static __always_inline __u8 match_comm(void)
+{
+	struct name_key k = {};
+	bpf_get_current_comm(k.name, 16);
+	__u8 *act = bpf_map_lookup_elem(&exec_names, &k);
+	return act ? *act : ACT_NONE;
+}
+
+static __always_inline __u8 match_cgroup(void)
+{
+	if (!cfg_cgroup_match)
+		return ACT_NONE;
+	for (int lvl = 0; lvl < MAX_CGROUP_DEPTH; lvl++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(lvl);
+		if (!id)
+			break;
+		__u8 *act = bpf_map_lookup_elem(&exec_cgroups, &id);
+		if (act)
+			return *act;
+	}
+	return ACT_NONE;
+}
+
+static __always_inline void emit(void *data, __u64 size, __u8 kind)
+{
+	if (bpf_ringbuf_output(&events, data, size, 0))
+		count(&drops, kind);
+}
+
+/* ---- process lifecycle ---- */
+
+/* Appends path_scratch[start, end) at ev->data[off]; returns bytes copied. */
+static __always_inline __u32 append_path(char *data, __u32 off, struct path_buf *pb, __u32 start, __u32 end, __u8 *trunc)
+{
+	__u32 len = end - start;
+	if (end < start || len > PATH_MAX_LEN - 1 || off > EV_DATA_MASK)
+		return 0;
+	if (len > EV_DATA_MASK - off) {
+		len = EV_DATA_MASK - off;
+		*trunc = 1;
+	}
+	barrier_var(len);
+	len &= PATH_MAX_LEN - 1;
+	barrier_var(off);
+	barrier_var(start);
+	bpf_probe_read_kernel(&data[off & EV_DATA_MASK], len, &pb->buf[start & PATH_MASK]);
+	return len;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	struct tracked *st = lookup_tracked(tgid);
+	__u16 flags = 0;
+
+	if (!st) {
+		__u8 act = match_comm();
+		if (act == ACT_NONE)
+			act = match_cgroup();
+		if (act == ACT_NONE && cfg_match_all_execs)
+			act = ACT_CANDIDATE;
+		if (act == ACT_NONE)
+			return 0;
+		struct tracked nt = {.start = leader_start(p), .flags = act == ACT_CANDIDATE ? TRACKED_PENDING : 0};
+		if (bpf_map_update_elem(&tracked, &tgid, &nt, BPF_ANY)) {
+			count(&stats, STAT_TRACKED_FULL);
+			return 0;
+		}
+		flags = act == ACT_START ? F_EXEC_MATCHED : F_EXEC_CANDIDATE;
+	} else if (st->flags & TRACKED_PENDING) {
+		flags = F_EXEC_CANDIDATE;
+	}
+
+	__u32 zero = 0;
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!ev || !pb)
+		return 0;
+	struct exec_event *e = (struct exec_event *)ev->raw;
+	char *data = ev->raw + sizeof(*e);
+	fill_hdr(&e->hdr, EV_EXEC, p);
+	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
+	e->ppid = BPF_CORE_READ(parent, tgid);
+	e->pstart = leader_start(parent);
+	e->uid = BPF_CORE_READ(p, cred, uid.val);
+	e->euid = BPF_CORE_READ(p, cred, euid.val);
+	e->_pad = 0;
+
+	__u8 trunc = 0, noise = 0;
+	__u32 off = 0;
+
+	/* exe path, from the mm's exe_file: canonical, symlinks resolved */
+	struct file *exe = BPF_CORE_READ(p, mm, exe_file);
+	__u32 len = 0;
+	if (exe) {
+		struct path fp = BPF_CORE_READ(exe, f_path);
+		__u32 start = walk_path(&fp, &trunc, &noise);
+		len = append_path(data, off, pb, start, PATH_END, &trunc);
+	}
+	e->exe_len = len;
+	off += len;
+
+	/* the name as invoked (may be relative, or a symlink) */
+	const char *fname = BPF_CORE_READ(bprm, filename);
+	long n = bpf_probe_read_kernel_str(&data[off & EV_DATA_MASK], MAX_FILENAME, fname);
+	len = n > 0 ? n - 1 : 0;
+	e->filename_len = len;
+	off += len;
+
+	/* argv, straight from the new image's stack */
+	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
+	/* 64-bit on purpose: a 32-bit copy gets checked while the other is used */
+	__u64 alen = ae > as ? ae - as : 0;
+	__u64 max = cfg_max_args;
+	if (max > MAX_ARGS_BYTES)
+		max = MAX_ARGS_BYTES;
+	if (alen > max) {
+		alen = max;
+		flags |= F_ARGS_TRUNCATED;
+	}
+	barrier_var(alen);
+	if (alen > MAX_ARGS_BYTES)
+		return 0;
+	if (alen && bpf_probe_read_user(&data[off & EV_DATA_MASK], alen, (void *)as))
+		alen = 0;
+	len = alen;
+	e->args_len = len;
+	off += len;
+
+	/* cwd */
+	struct path pwd = BPF_CORE_READ(p, fs, pwd);
+	__u32 start = walk_path(&pwd, &trunc, &noise);
+	len = append_path(data, off, pb, start, PATH_END, &trunc);
+	e->cwd_len = len;
+	off += len;
+
+	if (trunc)
+		flags |= F_PATH_TRUNCATED;
+	e->hdr.flags = flags;
+	__u64 size = sizeof(*e) + (off & EV_DATA_MASK);
+	if (size > sizeof(*ev))
+		return 0;
+	emit(e, size, EV_EXEC);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* threads share the parent's membership through its tgid */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	struct tracked *st = lookup_tracked(ptgid);
+	if (!st)
+		return 0;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct tracked nt = {.start = BPF_CORE_READ(child, start_boottime), .flags = st->flags};
+	if (bpf_map_update_elem(&tracked, &ctgid, &nt, BPF_ANY)) {
+		count(&stats, STAT_TRACKED_FULL);
+		return 0;
+	}
+	struct fork_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(&drops, EV_FORK);
+		return 0;
+	}
+	fill_hdr(&e->hdr, EV_FORK, child);
+	/* the child is not running yet; its start time is its own */
+	e->hdr.start = nt.start;
+	e->ppid = ptgid;
+	e->_pad = 0;
+	e->pstart = leader_start(parent);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	if (!lookup_tracked(tgid))
+		return 0;
+	/* only the last thread of the group ends the process */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	struct exit_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (e) {
+		fill_hdr(&e->hdr, EV_EXIT, p);
+		e->hdr.pid = tgid;
+		e->exit_code = BPF_CORE_READ(p, exit_code);
+		e->_pad = 0;
+		bpf_ringbuf_submit(e, 0);
+	} else {
+		count(&drops, EV_EXIT);
+	}
+	bpf_map_delete_elem(&tracked, &tgid);
+	return 0;
+}
+
+/* ---- file opens ---- */
+
+static __always_inline int stash_open(__u64 uptr, int dfd, __u32 flags, __u32 mode, __u16 sc)
+{
+	if (!current_tracked())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight in = {.uptr = uptr, .dfd = dfd, .flags = flags, .mode = mode, .syscall = sc};
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		count(&stats, STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_open(ctx->args[1], (int)ctx->args[0], ctx->args[2], ctx->args[3], SYS_OPENAT);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+	if (!current_tracked())
+		return 0;
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return stash_open(ctx->args[1], (int)ctx->args[0], how.flags, how.mode, SYS_OPENAT2);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_open(ctx->args[0], AT_FDCWD_, ctx->args[1], ctx->args[2], SYS_OPEN);
+}
+
+SEC("tracepoint/syscalls/sys_enter_creat")
+int enter_creat(struct trace_event_raw_sys_enter *ctx)
+{
+	/* creat(2) == open(O_CREAT|O_WRONLY|O_TRUNC) */
+	return stash_open(ctx->args[0], AT_FDCWD_, 0100 | 01 | 01000, ctx->args[1], SYS_CREAT);
+}
+
+static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
+	if (!in)
+		return 0;
+	struct inflight a = *in;
+	bpf_map_delete_elem(&inflight, &id);
+
+	__u32 zero = 0;
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!ev || !pb)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct open_event *e = (struct open_event *)ev->raw;
+	char *data = ev->raw + sizeof(*e);
+	__s32 ret = ctx->ret;
+	__u8 trunc = 0, noise = 0;
+	__u16 flags = 0;
+	__u32 start, end;
+
+	struct file *f = ret >= 0 ? fd_file(t, ret) : NULL;
+	if (f) {
+		/* success: the kernel's own view of what was opened */
+		struct path fp = BPF_CORE_READ(f, f_path);
+		start = walk_path(&fp, &trunc, &noise);
+		end = PATH_END;
+		if (start == PATH_END) { /* the root itself */
+			start = PATH_END - 1;
+			pb->buf[start & PATH_MASK] = '/';
+		}
+	} else {
+		/* failure: the caller's string, made absolute against cwd or dirfd */
+		flags |= F_PATH_RAW;
+		long n = bpf_probe_read_user_str(&pb->buf[RAW_AT], PATH_MAX_LEN - 1, (void *)a.uptr);
+		if (n <= 1)
+			return 0;
+		end = RAW_AT + n - 1; /* excludes the NUL */
+		if (pb->buf[RAW_AT] == '/') {
+			start = RAW_AT;
+		} else {
+			struct path base = {};
+			if (a.dfd == AT_FDCWD_) {
+				base = BPF_CORE_READ(t, fs, pwd);
+			} else {
+				struct file *df = fd_file(t, a.dfd);
+				if (!df)
+					return 0;
+				base = BPF_CORE_READ(df, f_path);
+			}
+			__u8 dnoise = 0;
+			start = walk_path(&base, &trunc, &dnoise);
+			noise |= dnoise;
+			pb->buf[PATH_END] = '/';
+		}
+		struct scan_ctx sc = {.h = FNV_OFFSET, .len = n - 1};
+		bpf_loop(PATH_MAX_LEN, scan_step, &sc, 0);
+		noise |= sc.noise;
+		if (sc.dotdot) {
+			/* "/usr/lib/../../etc/shadow" must not hide behind a noise prefix */
+			flags |= F_PATH_DOTDOT;
+			noise = 0;
+		}
+	}
+	if (!(flags & F_PATH_DOTDOT) && (noise || prefix_is_noise(pb, start, end))) {
+		count(&stats, STAT_NOISE_DROPPED);
+		return 0;
+	}
+
+	fill_hdr(&e->hdr, EV_OPEN, t);
+	if (trunc)
+		flags |= F_PATH_TRUNCATED;
+	e->hdr.flags = flags;
+	e->ret = ret;
+	e->open_flags = a.flags;
+	e->mode = a.mode;
+	e->syscall = a.syscall;
+	__u32 len = end - start;
+	if (end < start || len > PATH_MAX_LEN - 1)
+		len = 0;
+	barrier_var(len);
+	len &= PATH_MAX_LEN - 1;
+	barrier_var(start);
+	bpf_probe_read_kernel(data, len, &pb->buf[start & PATH_MASK]);
+	e->path_len = len;
+	emit(e, sizeof(*e) + len, EV_OPEN);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_openat(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int exit_openat2(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int exit_open(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+
+SEC("tracepoint/syscalls/sys_exit_creat")
+int exit_creat(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+
+/* ---- connect ---- */
+
+#define AF_INET_  2
+#define AF_INET6_ 10
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!current_tracked())
+		return 0;
+	struct inflight in = {};
+	void *uaddr = (void *)ctx->args[1];
+	__u16 family = 0;
+	bpf_probe_read_user(&family, sizeof(family), uaddr);
+	if (family == AF_INET_) {
+		struct sockaddr_in sa = {};
+		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
+		in.port = bpf_ntohs(sa.sin_port);
+		__builtin_memcpy(in.addr, &sa.sin_addr, 4);
+	} else if (family == AF_INET6_) {
+		struct sockaddr_in6 sa = {};
+		bpf_probe_read_user(&sa, sizeof(sa), uaddr);
+		in.port = bpf_ntohs(sa.sin6_port);
+		__builtin_memcpy(in.addr, &sa.sin6_addr, 16);
+	} else {
+		return 0; /* unix, netlink, ...: not egress */
+	}
+	in.family = family;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_file(t, (int)ctx->args[0]);
+	if (f) {
+		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
+		in.sock_type = BPF_CORE_READ(sock, type);
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		count(&stats, STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
+	if (!in)
+		return 0;
+	struct connect_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		bpf_map_delete_elem(&inflight, &id);
+		count(&drops, EV_CONNECT);
+		return 0;
+	}
+	fill_hdr(&e->hdr, EV_CONNECT, bpf_get_current_task_btf());
+	e->ret = ctx->ret;
+	e->family = in->family;
+	e->port = in->port;
+	__builtin_memcpy(e->addr, in->addr, 16);
+	e->sock_type = in->sock_type;
+	e->_pad = 0;
+	e->_pad2 = 0;
+	bpf_ringbuf_submit(e, 0);
+	bpf_map_delete_elem(&inflight, &id);
+	return 0;
+}

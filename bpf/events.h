@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Wire format between the kernel programs and the receiver's decoder
+ * (receiver/agentsessionreceiver/internal/kevent). Every record starts with
+ * struct event_hdr; variable parts follow the fixed part and are sized by
+ * their real length. Change both sides together and bump EVENT_VERSION.
+ */
+#ifndef AGENTWATCH_EVENTS_H
+#define AGENTWATCH_EVENTS_H
+
+#define EVENT_VERSION 1
+
+enum event_kind {
+	EV_EXEC = 1,
+	EV_EXIT = 2,
+	EV_FORK = 3,
+	EV_OPEN = 4,
+	EV_CONNECT = 5,
+	EV_KIND_MAX = 8, /* array size for per-kind counters */
+};
+
+/* event_hdr.flags */
+#define F_EXEC_MATCHED     (1 << 0) /* kernel matcher started a session */
+#define F_EXEC_CANDIDATE   (1 << 1) /* userspace must decide (argv/cgroup/glob) */
+#define F_ARGS_TRUNCATED   (1 << 2)
+#define F_PATH_TRUNCATED   (1 << 3) /* file path, exe path or cwd was cut */
+#define F_PATH_RAW         (1 << 4) /* open path is the caller's string, not resolved by the kernel */
+#define F_PATH_DOTDOT      (1 << 5) /* raw path had a ".." segment: not noise-filtered in kernel */
+
+struct event_hdr {
+	__u8 kind;
+	__u8 version;
+	__u16 flags;
+	__u32 pid;   /* tgid */
+	__u32 tid;
+	__u32 _pad;
+	__u64 ts;    /* CLOCK_BOOTTIME ns */
+	__u64 start; /* start_boottime of the thread-group leader, ns */
+};
+
+struct exec_event {
+	struct event_hdr hdr;
+	__u32 ppid;
+	__u32 uid;
+	__u32 euid;
+	__u32 _pad;
+	__u64 pstart;
+	__u16 exe_len;
+	__u16 filename_len;
+	__u16 args_len;
+	__u16 cwd_len;
+	/* then: exe path, invoked filename, argv (NUL separated), cwd */
+};
+
+struct exit_event {
+	struct event_hdr hdr;
+	__u32 exit_code; /* wait(2) status encoding */
+	__u32 _pad;
+};
+
+struct fork_event {
+	struct event_hdr hdr; /* the child */
+	__u32 ppid;
+	__u32 _pad;
+	__u64 pstart;
+};
+
+struct open_event {
+	struct event_hdr hdr;
+	__s32 ret;
+	__u32 open_flags;
+	__u32 mode;
+	__u16 path_len;
+	__u16 syscall; /* enum open_syscall */
+	/* then: path */
+};
+
+enum open_syscall {
+	SYS_OPENAT = 1,
+	SYS_OPENAT2 = 2,
+	SYS_OPEN = 3,
+	SYS_CREAT = 4,
+};
+
+struct connect_event {
+	struct event_hdr hdr;
+	__s32 ret;
+	__u16 family;
+	__u16 port; /* host order */
+	__u8 addr[16];
+	__u16 sock_type;
+	__u16 _pad;
+	__u32 _pad2;
+};
+
+#endif

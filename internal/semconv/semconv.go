@@ -1,0 +1,102 @@
+// Package semconv holds the telemetry contract of agentwatch: the event names
+// and attribute keys that agent_session emits and agent_score reads and
+// writes. The names are fixed by DESIGN.md; OpenTelemetry semantic
+// conventions are used wherever one exists, agent.* only where none does.
+package semconv
+
+// Event names (LogRecord attribute "event.name").
+const (
+	EventSessionStart = "agent.session.start"
+	EventSessionEnd   = "agent.session.end"
+	EventProcessExec  = "agent.process.exec"
+	EventProcessExit  = "agent.process.exit"
+	EventFileOpen     = "agent.file.open"
+	EventNetConnect   = "agent.net.connect"
+	EventDNSQuery     = "agent.dns.query"
+	EventLLMRequest   = "agent.llm.request"
+	EventLLMResponse  = "agent.llm.response"
+	EventEnforce      = "agent.enforce.action"
+)
+
+// Attribute keys.
+const (
+	EventName = "event.name"
+
+	ServiceName = "service.name"
+	HostName    = "host.name"
+	SessionID   = "session.id"
+
+	GenAIAgentName         = "gen_ai.agent.name"
+	GenAIOperationName     = "gen_ai.operation.name"
+	GenAIProviderName      = "gen_ai.provider.name"
+	GenAIRequestModel      = "gen_ai.request.model"
+	GenAIResponseModel     = "gen_ai.response.model"
+	GenAIUsageInputTokens  = "gen_ai.usage.input_tokens"
+	GenAIUsageOutputTokens = "gen_ai.usage.output_tokens"
+	GenAIToolName          = "gen_ai.tool.name"
+	GenAIToolCallID        = "gen_ai.tool.call.id"
+	GenAIFinishReasons     = "gen_ai.response.finish_reasons"
+
+	ProcessPID              = "process.pid"
+	ProcessParentPID        = "process.parent_pid"
+	ProcessExecutablePath   = "process.executable.path"
+	ProcessExecutableName   = "process.executable.name"
+	ProcessCommandArgs      = "process.command_args"
+	ProcessWorkingDirectory = "process.working_directory"
+	ProcessUserID           = "process.user.id"
+	ProcessExitCode         = "process.exit.code"
+	ErrorType               = "error.type"
+
+	FilePath = "file.path"
+
+	NetworkPeerAddress = "network.peer.address"
+	NetworkPeerPort    = "network.peer.port"
+	NetworkTransport   = "network.transport"
+	NetworkType        = "network.type"
+	ServerAddress      = "server.address"
+	ServerPort         = "server.port"
+
+	DNSQuestionName = "dns.question.name"
+	DNSQuestionType = "dns.question.type"
+	DNSAnswers      = "dns.answers"
+
+	SecurityRuleName     = "security_rule.name"
+	SecurityRuleCategory = "security_rule.category"
+)
+
+// agentwatch-specific attribute keys, for facts no semantic convention names.
+const (
+	FileFlags  = "agent.file.flags"
+	FileResult = "agent.file.result" // fd or -errno of the open
+	Hook       = "agent.hook"        // kernel hook that saw the event, e.g. "tracepoint/syscalls/sys_exit_openat"
+
+	ArgsTruncated = "agent.process.args_truncated"
+	ExitSignal    = "agent.process.exit.signal"
+
+	ConnectResult = "agent.net.result" // 0, or -errno (-115 EINPROGRESS for a non-blocking connect)
+	// PeerResolved is true when a DNS answer seen in the session produced the
+	// peer address; false when the session never resolved it.
+	PeerResolved = "agent.net.peer_resolved"
+
+	DNSResolver = "agent.dns.resolver"
+
+	RiskScore = "agent.risk.score"
+	RiskLevel = "agent.risk.level"
+	RiskRules = "agent.risk.rules"
+	Alert     = "agent.alert"
+
+	// Rollups on process and session spans.
+	RiskAlertCount = "agent.risk.alert_count"
+
+	EnforceRule   = "agent.enforce.rule"
+	EnforceAction = "agent.enforce.action"
+)
+
+// Risk levels, in ascending order.
+const (
+	LevelNone     = "none"
+	LevelLow      = "low"
+	LevelMedium   = "medium"
+	LevelHigh     = "high"
+	LevelCritical = "critical"
+)

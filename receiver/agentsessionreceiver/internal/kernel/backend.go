@@ -1,0 +1,96 @@
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cilium/ebpf/link"
+	"go.uber.org/zap"
+
+	awbpf "github.com/agentwatch/agentwatch/bpf"
+)
+
+// errLSMProgramsMissing: the LSM programs (file_open, socket_connect with
+// enforcement) are not part of this build yet; the probe still runs so the
+// decision and its reason are reported truthfully.
+var errLSMProgramsMissing = errors.New("this build has no LSM event programs yet")
+
+// chooseBackend applies `hooks`: auto picks LSM only if BPF LSM is active and
+// a probe program really loads, attaches and fires; otherwise tracepoints.
+func chooseBackend(opts Options, logger *zap.Logger) (backend, reason string, err error) {
+	switch opts.Hooks {
+	case BackendTracepoint:
+		return BackendTracepoint, "configured", nil
+	case BackendLSM:
+		if perr := ProbeLSM(opts.SecurityFS); perr != nil {
+			return "", "", fmt.Errorf("hooks: lsm requested, but BPF LSM is not usable here: %w", perr)
+		}
+		return "", "", fmt.Errorf("hooks: lsm requested: %w; use hooks: auto or tracepoint", errLSMProgramsMissing)
+	case BackendAuto, "":
+		perr := ProbeLSM(opts.SecurityFS)
+		if perr == nil {
+			perr = errLSMProgramsMissing
+		}
+		reason = "LSM not usable: " + perr.Error()
+		logger.Info("hook backend chosen", zap.String("backend", BackendTracepoint), zap.String("reason", reason))
+		return BackendTracepoint, reason, nil
+	}
+	return "", "", fmt.Errorf("hooks: unknown backend %q (want auto, lsm or tracepoint)", opts.Hooks)
+}
+
+// ProbeLSM returns nil if BPF LSM programs can run here.
+func ProbeLSM(securityfs string) error {
+	if securityfs == "" {
+		securityfs = "/sys/kernel/security"
+	}
+	lsms, err := os.ReadFile(filepath.Join(securityfs, "lsm"))
+	if err != nil {
+		return fmt.Errorf("read active LSMs (is securityfs mounted at %s?): %w", securityfs, err)
+	}
+	if !containsWord(strings.TrimSpace(string(lsms)), "bpf") {
+		return fmt.Errorf("bpf is not among the active LSMs (%s); boot with lsm=...,bpf", strings.TrimSpace(string(lsms)))
+	}
+	spec, err := awbpf.LoadLSMProbe()
+	if err != nil {
+		return fmt.Errorf("parse LSM probe: %w", err)
+	}
+	if err := spec.Variables["probe_tgid"].Set(uint32(os.Getpid())); err != nil {
+		return err
+	}
+	var objs awbpf.LSMProbeObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return fmt.Errorf("load LSM probe program: %w", err)
+	}
+	defer objs.Close()
+	l, err := link.AttachLSM(link.LSMOptions{Program: objs.ProbeFileOpen})
+	if err != nil {
+		return fmt.Errorf("attach LSM probe program: %w", err)
+	}
+	defer l.Close()
+	f, err := os.Open("/proc/self/stat")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	var fired uint64
+	if err := objs.Fired.Get(&fired); err != nil {
+		return fmt.Errorf("read LSM probe counter: %w", err)
+	}
+	if fired == 0 {
+		return errors.New("LSM probe program attached but did not fire on an open")
+	}
+	return nil
+}
+
+
+func containsWord(list, w string) bool {
+	for _, s := range strings.Split(list, ",") {
+		if s == w {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,423 @@
+// Package kernel loads agentwatch's BPF programs, chooses the hook backend,
+// fills the in-kernel filter maps from the receiver's config, and reads the
+// ring buffer. It is the only package that talks to the kernel.
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"go.uber.org/zap"
+
+	awbpf "github.com/agentwatch/agentwatch/bpf"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+)
+
+// Action is enum exec_action: what a kernel exec match means.
+type Action uint8
+
+const (
+	ActionStart     Action = 1 // the match alone proves an agent: start a session
+	ActionCandidate Action = 2 // track from exec on; userspace decides
+)
+
+// Backend names, as in the receiver config's `hooks`.
+const (
+	BackendAuto       = "auto"
+	BackendLSM        = "lsm"
+	BackendTracepoint = "tracepoint"
+)
+
+const (
+	commLen      = 15 // TASK_COMM_LEN - 1
+	nameKeyLen   = 32
+	prefixKeyLen = 64
+	maxArgsBytes = 8192
+)
+
+// Options configures the kernel side.
+type Options struct {
+	Hooks           string // auto | lsm | tracepoint
+	RingBufferBytes uint32 // power of two, multiple of the page size
+	MaxProcesses    uint32
+	MaxArgsBytes    uint32
+	ExecNames       map[string]Action // comm (basename, first 15 bytes) -> action
+	CgroupPrefixes  map[string]Action // cgroup v2 path prefix -> action
+	MatchAllExecs   bool
+	NoisePrefixes   []string // absolute
+	NoiseDirNames   []string
+	CgroupRoot      string // default /sys/fs/cgroup
+	SecurityFS      string // default /sys/kernel/security
+}
+
+// HookStatus reports one hook: attached, or why not.
+type HookStatus struct {
+	Name     string
+	Attached bool
+	Required bool
+	Err      error
+}
+
+// Tracer owns the loaded programs, their links and the ring buffer reader.
+type Tracer struct {
+	logger  *zap.Logger
+	objs    awbpf.AgentwatchObjects
+	links   []link.Link
+	reader  *ringbuf.Reader
+	backend string
+	reason  string
+	hooks   []HookStatus
+	loaded  bool
+
+	closeOnce sync.Once
+}
+
+// ErrPrivileges is returned when the process may not load BPF programs.
+var ErrPrivileges = errors.New("loading BPF programs needs root or CAP_BPF+CAP_PERFMON (+CAP_SYS_RESOURCE on kernels before 5.11)")
+
+// Open loads and attaches the programs. On error nothing stays loaded.
+func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		logger.Debug("could not raise RLIMIT_MEMLOCK; fine on kernels that account BPF memory to cgroups", zap.Error(err))
+	}
+	ensureMounts(logger)
+	t := &Tracer{logger: logger}
+	t.backend, t.reason, err = chooseBackend(opts, logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			t.Close()
+		}
+	}()
+
+	spec, err := awbpf.LoadAgentwatch()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded BPF object: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = opts.RingBufferBytes
+	spec.Maps["tracked"].MaxEntries = opts.MaxProcesses
+	if err := setVar(spec, "cfg_max_args", opts.MaxArgsBytes); err != nil {
+		return nil, err
+	}
+	if err := setVar(spec, "cfg_match_all_execs", boolByte(opts.MatchAllExecs)); err != nil {
+		return nil, err
+	}
+	if err := setVar(spec, "cfg_cgroup_match", boolByte(len(opts.CgroupPrefixes) > 0)); err != nil {
+		return nil, err
+	}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("BPF verifier rejected a program: %w", err)
+		}
+		if errors.Is(err, syscall.EPERM) {
+			return nil, fmt.Errorf("%w: %v", ErrPrivileges, err)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	t.loaded = true
+	if err := t.fillMaps(opts); err != nil {
+		return nil, err
+	}
+	if err := t.attach(); err != nil {
+		return nil, err
+	}
+	t.reader, err = ringbuf.NewReader(t.objs.Events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return t, nil
+}
+
+func (o *Options) validate() error {
+	rb := o.RingBufferBytes
+	if rb < uint32(os.Getpagesize()) || rb&(rb-1) != 0 {
+		return fmt.Errorf("ring buffer size %d: must be a power of two of at least the page size (%d)", rb, os.Getpagesize())
+	}
+	if o.MaxProcesses == 0 {
+		return errors.New("max processes must be positive")
+	}
+	if o.MaxArgsBytes == 0 || o.MaxArgsBytes > maxArgsBytes {
+		return fmt.Errorf("max args bytes %d: must be in 1..%d", o.MaxArgsBytes, maxArgsBytes)
+	}
+	for _, p := range o.NoisePrefixes {
+		if !strings.HasPrefix(p, "/") || len(withSlash(p)) > prefixKeyLen {
+			return fmt.Errorf("noise prefix %q: must be absolute and shorter than %d bytes", p, prefixKeyLen)
+		}
+	}
+	for _, n := range o.NoiseDirNames {
+		if n == "" || strings.Contains(n, "/") || len(n) >= nameKeyLen {
+			return fmt.Errorf("noise dir name %q: must be one path segment shorter than %d bytes", n, nameKeyLen)
+		}
+	}
+	return nil
+}
+
+func setVar(spec *ebpf.CollectionSpec, name string, v any) error {
+	vs, ok := spec.Variables[name]
+	if !ok {
+		return fmt.Errorf("BPF object has no variable %s", name)
+	}
+	if err := vs.Set(v); err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func withSlash(p string) string {
+	if strings.HasSuffix(p, "/") {
+		return p
+	}
+	return p + "/"
+}
+
+type nameKey [nameKeyLen]byte
+
+func makeNameKey(s string) nameKey {
+	var k nameKey
+	copy(k[:nameKeyLen-1], s)
+	return k
+}
+
+type prefixKey struct {
+	PrefixLen uint32
+	Data      [prefixKeyLen]byte
+}
+
+// NameHash is the FNV-1a hash the kernel computes over a path segment.
+func NameHash(name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+func (t *Tracer) fillMaps(opts Options) error {
+	for name, act := range opts.ExecNames {
+		if len(name) > commLen {
+			name, act = name[:commLen], ActionCandidate
+		}
+		if err := t.objs.ExecNames.Update(makeNameKey(name), uint8(act), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("exec_names[%q]: %w", name, err)
+		}
+	}
+	root := opts.CgroupRoot
+	if root == "" {
+		root = "/sys/fs/cgroup"
+	}
+	for prefix, act := range opts.CgroupPrefixes {
+		id, err := cgroupID(filepath.Join(root, prefix))
+		if err != nil {
+			// The cgroup may be created later (a unit not started yet):
+			// not fatal, but the matcher cannot fire in the kernel.
+			t.logger.Warn("cgroup matcher not active: the cgroup does not exist yet",
+				zap.String("cgroup", prefix), zap.Error(err))
+			continue
+		}
+		if err := t.objs.ExecCgroups.Update(id, uint8(act), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("exec_cgroups[%q]: %w", prefix, err)
+		}
+	}
+	for _, n := range opts.NoiseDirNames {
+		if err := t.objs.NoiseNames.Update(makeNameKey(n), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("noise_names[%q]: %w", n, err)
+		}
+		if err := t.objs.NoiseNameHashes.Update(NameHash(n), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("noise_name_hashes[%q]: %w", n, err)
+		}
+	}
+	for _, p := range opts.NoisePrefixes {
+		p = withSlash(p)
+		k := prefixKey{PrefixLen: uint32(len(p) * 8)}
+		copy(k.Data[:], p)
+		if err := t.objs.NoisePrefixes.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("noise_prefixes[%q]: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// cgroupID is the cgroup v2 id of a directory: its inode number.
+func cgroupID(dir string) (uint64, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+type hookDef struct {
+	prog     func(*awbpf.AgentwatchPrograms) *ebpf.Program
+	group    string // tracepoint group; "" for tp_btf
+	name     string
+	required bool
+}
+
+var tracepointHooks = []hookDef{
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExec }, "", "sched_process_exec", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleFork }, "", "sched_process_fork", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExit }, "", "sched_process_exit", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat }, "syscalls", "sys_enter_openat", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat }, "syscalls", "sys_exit_openat", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat2 }, "syscalls", "sys_enter_openat2", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat2 }, "syscalls", "sys_exit_openat2", false},
+	// open(2) and creat(2) exist only on some architectures (x86_64, not arm64).
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpen }, "syscalls", "sys_enter_open", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpen }, "syscalls", "sys_exit_open", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterCreat }, "syscalls", "sys_enter_creat", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitCreat }, "syscalls", "sys_exit_creat", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterConnect }, "syscalls", "sys_enter_connect", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitConnect }, "syscalls", "sys_exit_connect", true},
+}
+
+func (t *Tracer) attach() error {
+	for _, h := range tracepointHooks {
+		prog := h.prog(&t.objs.AgentwatchPrograms)
+		var (
+			l    link.Link
+			err  error
+			name string
+		)
+		if h.group == "" {
+			name = "tp_btf/" + h.name
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+		} else {
+			name = "tracepoint/" + h.group + "/" + h.name
+			l, err = link.Tracepoint(h.group, h.name, prog, nil)
+		}
+		t.hooks = append(t.hooks, HookStatus{Name: name, Attached: err == nil, Required: h.required, Err: err})
+		if err != nil {
+			if h.required {
+				return fmt.Errorf("attach %s: %w", name, err)
+			}
+			continue
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// Backend returns the chosen hook backend and why it was chosen.
+func (t *Tracer) Backend() (name, reason string) { return t.backend, t.reason }
+
+// Hooks lists every hook with its attach result.
+func (t *Tracer) Hooks() []HookStatus { return append([]HookStatus(nil), t.hooks...) }
+
+// trackedValue mirrors struct tracked.
+type trackedValue struct {
+	Start uint64
+	Flags uint32
+	_     uint32
+}
+
+const trackedPending = 1
+
+// Track adds a process to the in-kernel session map.
+func (t *Tracer) Track(pid uint32, start uint64, pending bool) error {
+	v := trackedValue{Start: start}
+	if pending {
+		v.Flags = trackedPending
+	}
+	return t.objs.Tracked.Update(pid, v, ebpf.UpdateAny)
+}
+
+// Untrack removes a process from the in-kernel session map.
+func (t *Tracer) Untrack(pid uint32) error {
+	err := t.objs.Tracked.Delete(pid)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Counters are the kernel-side counters, summed over CPUs.
+type Counters struct {
+	Drops        [kevent.KindMax]uint64 // ring buffer full, per event kind
+	NoiseDropped uint64                 // file opens dropped as noise in the kernel
+	InflightFull uint64                 // syscall entries that could not be stashed
+	TrackedFull  uint64                 // session processes the map had no room for
+}
+
+// Counters reads the per-CPU counters.
+func (t *Tracer) Counters() (Counters, error) {
+	var c Counters
+	for k := uint32(0); k < kevent.KindMax; k++ {
+		v, err := sumPerCPU(t.objs.Drops, k)
+		if err != nil {
+			return c, err
+		}
+		c.Drops[k] = v
+	}
+	for i, dst := range []*uint64{&c.NoiseDropped, &c.InflightFull, &c.TrackedFull} {
+		v, err := sumPerCPU(t.objs.Stats, uint32(i))
+		if err != nil {
+			return c, err
+		}
+		*dst = v
+	}
+	return c, nil
+}
+
+func sumPerCPU(m *ebpf.Map, key uint32) (uint64, error) {
+	var vals []uint64
+	if err := m.Lookup(key, &vals); err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for _, v := range vals {
+		sum += v
+	}
+	return sum, nil
+}
+
+// ErrClosed is returned by Read after Close.
+var ErrClosed = ringbuf.ErrClosed
+
+// ErrTimeout is returned by Read when the deadline passed with no record.
+var ErrTimeout = os.ErrDeadlineExceeded
+
+// Read blocks for the next record until the deadline (zero: none). The
+// returned slice is valid until the next Read.
+func (t *Tracer) Read(rec *ringbuf.Record, deadline time.Time) error {
+	t.reader.SetDeadline(deadline)
+	return t.reader.ReadInto(rec)
+}
+
+// Close detaches everything. Safe to call more than once.
+func (t *Tracer) Close() error {
+	var errs []error
+	t.closeOnce.Do(func() {
+		if t.reader != nil {
+			errs = append(errs, t.reader.Close())
+		}
+		for _, l := range t.links {
+			errs = append(errs, l.Close())
+		}
+		if t.loaded {
+			errs = append(errs, t.objs.Close())
+		}
+	})
+	return errors.Join(errs...)
+}

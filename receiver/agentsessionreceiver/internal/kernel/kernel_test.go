@@ -1,0 +1,180 @@
+package kernel
+
+import (
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/agentwatch/agentwatch/internal/testenv"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+)
+
+func testOptions(agent string) Options {
+	return Options{
+		Hooks:           BackendAuto,
+		RingBufferBytes: 1 << 20,
+		MaxProcesses:    1024,
+		MaxArgsBytes:    4096,
+		ExecNames:       map[string]Action{agent: ActionStart},
+		NoisePrefixes:   []string{"/usr/lib"},
+		NoiseDirNames:   []string{"node_modules"},
+	}
+}
+
+// agentBinary copies bash under a unique name: the kernel matches its comm.
+func agentBinary(t *testing.T, name string) string {
+	t.Helper()
+	src, err := os.ReadFile("/bin/bash")
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, src, 0o755))
+	return p
+}
+
+// collect reads records until stop returns true or the timeout passes.
+func collect(t *testing.T, tr *Tracer, timeout time.Duration, stop func(kevent.Event) bool) (evs []kevent.Event, raw int) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var rec ringbuf.Record
+	for time.Now().Before(deadline) {
+		err := tr.Read(&rec, time.Now().Add(200*time.Millisecond))
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		require.NoError(t, err)
+		raw++
+		ev, err := kevent.Decode(rec.RawSample)
+		require.NoError(t, err, "kernel record must decode")
+		evs = append(evs, ev)
+		if stop(ev) {
+			return evs, raw
+		}
+	}
+	t.Fatalf("timed out after %d records", raw)
+	return nil, 0
+}
+
+func TestKernelPipeline(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-agent"
+	tr, err := Open(testOptions(agent), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+
+	backend, reason := tr.Backend()
+	require.Equal(t, BackendTracepoint, backend, "LSM does not load on this host; auto must fall back")
+	require.NotEmpty(t, reason)
+
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	work := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "sub", "node_modules", "pkg"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "sub", "secret.txt"), []byte("x"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "sub", "node_modules", "pkg", "index.js"), []byte("x"), 0o600))
+
+	bin := agentBinary(t, agent)
+	script := strings.Join([]string{
+		"cat sub/secret.txt >/dev/null",
+		"cat /usr/lib/os-release >/dev/null 2>&1",
+		"cat sub/node_modules/pkg/index.js >/dev/null",
+		"cat sub/node_modules/missing.js >/dev/null 2>&1",
+		"cat /usr/lib/../lib/missing-dotdot >/dev/null 2>&1",
+		"exec 3<>/dev/tcp/127.0.0.1/" + strconv.Itoa(port),
+		"exit 7",
+	}, "; ")
+	cmd := exec.Command(bin, "-c", script, "arg with space")
+	cmd.Dir = work
+	outsider := exec.Command("cat", filepath.Join(work, "sub", "secret.txt"))
+	require.NoError(t, outsider.Run(), "a process outside every session")
+	require.NoError(t, cmd.Start())
+	root := uint32(cmd.Process.Pid)
+	_ = cmd.Wait()
+
+	evs, _ := collect(t, tr, 10*time.Second, func(ev kevent.Event) bool {
+		x, ok := ev.(*kevent.Exit)
+		return ok && x.PID == root
+	})
+
+	var (
+		sawExec, sawSecret, sawConnect, sawDotDot bool
+		children                       = map[uint32]bool{root: true}
+	)
+	for _, ev := range evs {
+		h := ev.Hdr()
+		require.True(t, children[h.PID] || ev.(interface{ Hdr() *kevent.Header }).Hdr().Kind == kevent.KindFork,
+			"event from pid %d outside the session: %#v", h.PID, ev)
+		switch e := ev.(type) {
+		case *kevent.Exec:
+			if e.PID == root {
+				sawExec = true
+				require.NotZero(t, e.Flags&kevent.FlagExecMatched)
+				require.Equal(t, []string{bin, "-c", script, "arg with space"}, e.Args)
+				require.Equal(t, bin, e.Exe)
+				require.Equal(t, work, e.Cwd)
+			}
+		case *kevent.Fork:
+			require.True(t, children[e.PPID], "fork from outside")
+			children[e.PID] = true
+		case *kevent.Open:
+			require.NotContains(t, e.Path, "node_modules", "noise dir must be dropped in the kernel")
+			if strings.HasPrefix(e.Path, "/usr/lib/") {
+				// ".." could hide /etc/shadow behind a noise prefix: the
+				// kernel passes such raw paths on for userspace to clean.
+				require.NotZero(t, e.Flags&kevent.FlagPathDotDot, "noise prefix reached userspace: %s flags=%#x ret=%d", e.Path, e.Flags, e.Ret)
+				require.NotZero(t, e.Flags&kevent.FlagPathRaw)
+				sawDotDot = true
+			}
+			if e.Path == filepath.Join(work, "sub", "secret.txt") {
+				sawSecret = true
+				require.GreaterOrEqual(t, e.Ret, int32(0))
+				require.Zero(t, e.Flags&kevent.FlagPathRaw, "a successful open is resolved by the kernel")
+			}
+		case *kevent.Connect:
+			if e.Port == uint16(port) {
+				sawConnect = true
+				require.Equal(t, "127.0.0.1", e.Addr.String())
+				require.Equal(t, uint16(1), e.SockType)
+				require.Zero(t, e.Ret)
+			}
+		case *kevent.Exit:
+			if e.PID == root {
+				code, sig := e.Code()
+				require.Equal(t, 7, code)
+				require.Zero(t, sig)
+			}
+		}
+	}
+	require.True(t, sawExec, "exec of the agent")
+	require.True(t, sawSecret, "relative open resolved to an absolute path")
+	require.True(t, sawConnect, "connect to the listener")
+	require.True(t, sawDotDot, "a raw path with .. is not trusted to the noise filter")
+
+	c, err := tr.Counters()
+	require.NoError(t, err)
+	require.NotZero(t, c.NoiseDropped, "noise opens are counted in the kernel")
+	for k, d := range c.Drops {
+		require.Zero(t, d, "ring buffer drops for kind %d", k)
+	}
+}

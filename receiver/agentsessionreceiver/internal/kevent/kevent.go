@@ -1,0 +1,312 @@
+// Package kevent decodes the records the kernel programs in bpf/ write to the
+// ring buffer. The layout is bpf/events.h; every decoder checks lengths
+// before reading so that a short or garbled record is an error, never a panic.
+package kevent
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Version is EVENT_VERSION of bpf/events.h.
+const Version = 1
+
+// Kind is enum event_kind.
+type Kind uint8
+
+const (
+	KindExec    Kind = 1
+	KindExit    Kind = 2
+	KindFork    Kind = 3
+	KindOpen    Kind = 4
+	KindConnect Kind = 5
+	// KindMax bounds per-kind counter arrays (EV_KIND_MAX).
+	KindMax = 8
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindExec:
+		return "exec"
+	case KindExit:
+		return "exit"
+	case KindFork:
+		return "fork"
+	case KindOpen:
+		return "open"
+	case KindConnect:
+		return "connect"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Header flags.
+const (
+	FlagExecMatched   = 1 << 0
+	FlagExecCandidate = 1 << 1
+	FlagArgsTruncated = 1 << 2
+	FlagPathTruncated = 1 << 3
+	FlagPathRaw       = 1 << 4
+	FlagPathDotDot    = 1 << 5
+)
+
+// Open syscalls (enum open_syscall).
+const (
+	SyscallOpenat  = 1
+	SyscallOpenat2 = 2
+	SyscallOpen    = 3
+	SyscallCreat   = 4
+)
+
+const (
+	hdrSize     = 32
+	execFixed   = hdrSize + 32
+	exitSize    = hdrSize + 8
+	forkSize    = hdrSize + 16
+	openFixed   = hdrSize + 16
+	connectSize = hdrSize + 32
+)
+
+// ErrShort and ErrCorrupt classify decode failures for self-telemetry.
+var (
+	ErrShort   = errors.New("record too short")
+	ErrCorrupt = errors.New("record corrupt")
+)
+
+// Header is struct event_hdr.
+type Header struct {
+	Kind    Kind
+	Version uint8
+	Flags   uint16
+	PID     uint32 // thread-group id
+	TID     uint32
+	Time    uint64 // CLOCK_BOOTTIME ns
+	Start   uint64 // process start, CLOCK_BOOTTIME ns; with PID it names a process across pid reuse
+}
+
+// Exec is a successful execve of a session (or candidate) process.
+type Exec struct {
+	Header
+	PPID     uint32
+	UID      uint32
+	EUID     uint32
+	PStart   uint64
+	Exe      string // canonical path of the executable image
+	Filename string // path as passed to execve
+	Args     []string
+	Cwd      string
+}
+
+// Exit is the end of a whole process (its last thread).
+type Exit struct {
+	Header
+	Status uint32 // wait(2) encoding
+}
+
+// Code returns the exit code and, if a signal ended the process, its number.
+func (e *Exit) Code() (code int, signal int) {
+	if sig := int(e.Status & 0x7f); sig != 0 {
+		return 128 + sig, sig
+	}
+	return int(e.Status>>8) & 0xff, 0
+}
+
+// Fork is a new process (not thread) whose parent is in a session.
+type Fork struct {
+	Header // the child
+	PPID   uint32
+	PStart uint64
+}
+
+// Open is a completed open(2)/openat(2)/openat2(2)/creat(2).
+type Open struct {
+	Header
+	Ret       int32  // fd, or -errno
+	OpenFlags uint32 // O_* flags of the call (Header.Flags are the record's)
+	Mode      uint32
+	Syscall   uint16
+	Path      string
+}
+
+// Connect is a completed connect(2) to an AF_INET/AF_INET6 address.
+type Connect struct {
+	Header
+	Ret      int32
+	Family   uint16
+	Port     uint16
+	Addr     netip.Addr // v4-mapped v6 addresses are unmapped
+	SockType uint16     // SOCK_STREAM=1, SOCK_DGRAM=2
+}
+
+// Event is one of *Exec, *Exit, *Fork, *Open, *Connect.
+type Event interface{ Hdr() *Header }
+
+func (h *Header) Hdr() *Header { return h }
+
+var le = binary.LittleEndian
+
+// PeekKind returns the kind of a record without decoding it.
+func PeekKind(b []byte) (Kind, error) {
+	if len(b) < hdrSize {
+		return 0, ErrShort
+	}
+	return Kind(b[0]), nil
+}
+
+func decodeHeader(b []byte) (Header, error) {
+	if len(b) < hdrSize {
+		return Header{}, ErrShort
+	}
+	h := Header{
+		Kind:    Kind(b[0]),
+		Version: b[1],
+		Flags:   le.Uint16(b[2:]),
+		PID:     le.Uint32(b[4:]),
+		TID:     le.Uint32(b[8:]),
+		Time:    le.Uint64(b[16:]),
+		Start:   le.Uint64(b[24:]),
+	}
+	if h.Version != Version {
+		return h, fmt.Errorf("%w: version %d, want %d", ErrCorrupt, h.Version, Version)
+	}
+	return h, nil
+}
+
+// Decode parses one ring-buffer record.
+func Decode(b []byte) (Event, error) {
+	h, err := decodeHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	switch h.Kind {
+	case KindExec:
+		return decodeExec(h, b)
+	case KindExit:
+		if len(b) < exitSize {
+			return nil, ErrShort
+		}
+		return &Exit{Header: h, Status: le.Uint32(b[hdrSize:])}, nil
+	case KindFork:
+		if len(b) < forkSize {
+			return nil, ErrShort
+		}
+		return &Fork{Header: h, PPID: le.Uint32(b[hdrSize:]), PStart: le.Uint64(b[hdrSize+8:])}, nil
+	case KindOpen:
+		return decodeOpen(h, b)
+	case KindConnect:
+		return decodeConnect(h, b)
+	}
+	return nil, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, h.Kind)
+}
+
+func decodeExec(h Header, b []byte) (*Exec, error) {
+	if len(b) < execFixed {
+		return nil, ErrShort
+	}
+	e := &Exec{
+		Header: h,
+		PPID:   le.Uint32(b[hdrSize:]),
+		UID:    le.Uint32(b[hdrSize+4:]),
+		EUID:   le.Uint32(b[hdrSize+8:]),
+		PStart: le.Uint64(b[hdrSize+16:]),
+	}
+	lens := [4]int{
+		int(le.Uint16(b[hdrSize+24:])),
+		int(le.Uint16(b[hdrSize+26:])),
+		int(le.Uint16(b[hdrSize+28:])),
+		int(le.Uint16(b[hdrSize+30:])),
+	}
+	data := b[execFixed:]
+	var parts [4][]byte
+	for i, n := range lens {
+		if n > len(data) {
+			return nil, fmt.Errorf("%w: exec field %d claims %d bytes, %d left", ErrCorrupt, i, n, len(data))
+		}
+		parts[i], data = data[:n], data[n:]
+	}
+	e.Exe = cstring(parts[0])
+	e.Filename = cstring(parts[1])
+	e.Args = SplitArgs(parts[2])
+	e.Cwd = cstring(parts[3])
+	return e, nil
+}
+
+func decodeOpen(h Header, b []byte) (*Open, error) {
+	if len(b) < openFixed {
+		return nil, ErrShort
+	}
+	o := &Open{
+		Header:    h,
+		Ret:       int32(le.Uint32(b[hdrSize:])),
+		OpenFlags: le.Uint32(b[hdrSize+4:]),
+		Mode:      le.Uint32(b[hdrSize+8:]),
+		Syscall:   le.Uint16(b[hdrSize+14:]),
+	}
+	n := int(le.Uint16(b[hdrSize+12:]))
+	if n > len(b)-openFixed {
+		return nil, fmt.Errorf("%w: open path claims %d bytes, %d left", ErrCorrupt, n, len(b)-openFixed)
+	}
+	o.Path = cstring(b[openFixed : openFixed+n])
+	return o, nil
+}
+
+func decodeConnect(h Header, b []byte) (*Connect, error) {
+	if len(b) < connectSize {
+		return nil, ErrShort
+	}
+	c := &Connect{
+		Header:   h,
+		Ret:      int32(le.Uint32(b[hdrSize:])),
+		Family:   le.Uint16(b[hdrSize+4:]),
+		Port:     le.Uint16(b[hdrSize+6:]),
+		SockType: le.Uint16(b[hdrSize+24:]),
+	}
+	raw := b[hdrSize+8 : hdrSize+24]
+	switch c.Family {
+	case 2: // AF_INET
+		c.Addr = netip.AddrFrom4([4]byte(raw[:4]))
+	case 10: // AF_INET6
+		c.Addr = netip.AddrFrom16([16]byte(raw)).Unmap()
+	default:
+		return nil, fmt.Errorf("%w: connect family %d", ErrCorrupt, c.Family)
+	}
+	return c, nil
+}
+
+// cstring stops at the first NUL: the kernel may leave one inside a field.
+func cstring(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+// SplitArgs splits the NUL-separated argv block of a process (as in
+// /proc/<pid>/cmdline). A trailing NUL does not make an empty last argument.
+func SplitArgs(b []byte) []string {
+	if len(b) > 0 && b[len(b)-1] == 0 {
+		b = b[:len(b)-1]
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	n := 1
+	for _, c := range b {
+		if c == 0 {
+			n++
+		}
+	}
+	args := make([]string, 0, n)
+	start := 0
+	for i, c := range b {
+		if c == 0 {
+			args = append(args, string(b[start:i]))
+			start = i + 1
+		}
+	}
+	return append(args, string(b[start:]))
+}
