@@ -85,7 +85,6 @@ func ProbeLSM(securityfs string) error {
 	return nil
 }
 
-
 func containsWord(list, w string) bool {
 	for _, s := range strings.Split(list, ",") {
 		if s == w {

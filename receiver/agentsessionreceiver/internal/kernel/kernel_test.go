@@ -119,7 +119,7 @@ func TestKernelPipeline(t *testing.T) {
 
 	var (
 		sawExec, sawSecret, sawConnect, sawDotDot bool
-		children                       = map[uint32]bool{root: true}
+		children                                  = map[uint32]bool{root: true}
 	)
 	for _, ev := range evs {
 		h := ev.Hdr()
