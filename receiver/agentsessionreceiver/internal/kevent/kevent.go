@@ -182,7 +182,7 @@ func Decode(b []byte) (Event, error) {
 	}
 	switch h.Kind {
 	case KindExec:
-		return decodeExec(h, b)
+		return nonNil(decodeExec(h, b))
 	case KindExit:
 		if len(b) < exitSize {
 			return nil, ErrShort
@@ -194,11 +194,19 @@ func Decode(b []byte) (Event, error) {
 		}
 		return &Fork{Header: h, PPID: le.Uint32(b[hdrSize:]), PStart: le.Uint64(b[hdrSize+8:])}, nil
 	case KindOpen:
-		return decodeOpen(h, b)
+		return nonNil(decodeOpen(h, b))
 	case KindConnect:
-		return decodeConnect(h, b)
+		return nonNil(decodeConnect(h, b))
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, h.Kind)
+}
+
+// nonNil keeps a typed nil pointer from becoming a non-nil Event.
+func nonNil[E Event](e E, err error) (Event, error) {
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func decodeExec(h Header, b []byte) (*Exec, error) {
