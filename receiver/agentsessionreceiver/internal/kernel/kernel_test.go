@@ -178,3 +178,81 @@ func TestKernelPipeline(t *testing.T) {
 		require.Zero(t, d, "ring buffer drops for kind %d", k)
 	}
 }
+
+// Paths a decoder must survive: deeper than the kernel walks, not UTF-8,
+// and a file deleted while open.
+func TestKernelOddPaths(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-odd"
+	tr, err := Open(testOptions(agent), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+
+	work := t.TempDir()
+	deep := work
+	for i := 0; i < 110; i++ {
+		deep = filepath.Join(deep, "d")
+	}
+	require.NoError(t, os.MkdirAll(deep, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(deep, "f"), []byte("x"), 0o600))
+	odd := filepath.Join(work, "bad-\xff\xfe-name")
+	require.NoError(t, os.WriteFile(odd, []byte("x"), 0o600))
+
+	bin := agentBinary(t, agent)
+	script := `cat "$1" >/dev/null; cat "$2" >/dev/null; exec 4<"$2"; rm -f "$2"; cat /proc/self/fd/4 >/dev/null 2>&1; exit 0`
+	cmd := exec.Command(bin, "-c", script, agent, filepath.Join(deep, "f"), odd)
+	require.NoError(t, cmd.Start())
+	root := uint32(cmd.Process.Pid)
+	require.NoError(t, cmd.Wait())
+
+	evs, _ := collect(t, tr, 10*time.Second, func(ev kevent.Event) bool {
+		x, ok := ev.(*kevent.Exit)
+		return ok && x.PID == root
+	})
+	var sawDeep, sawOdd bool
+	for _, ev := range evs {
+		o, ok := ev.(*kevent.Open)
+		if !ok {
+			continue
+		}
+		if strings.HasSuffix(o.Path, "/d/d/d/f") && o.Ret >= 0 {
+			sawDeep = true
+			require.NotZero(t, o.Flags&kevent.FlagPathTruncated, "a walk cut short must say so")
+		}
+		if o.Path == odd {
+			sawOdd = true
+		}
+	}
+	require.True(t, sawDeep, "deep path open")
+	require.True(t, sawOdd, "non-UTF-8 path kept byte for byte")
+}
+
+// A full ring buffer loses events, but never silently: the kernel counts
+// every failed output per kind.
+func TestKernelRingBufferFullIsCounted(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-flood"
+	opts := testOptions(agent)
+	opts.RingBufferBytes = uint32(os.Getpagesize())
+	tr, err := Open(opts, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+
+	work := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(work, "f"), []byte("x"), 0o600))
+	bin := agentBinary(t, agent)
+	// Nobody reads the ring buffer meanwhile: 500 opens cannot fit in a page.
+	cmd := exec.Command(bin, "-c", `for i in $(seq 500); do exec 3<f; exec 3<&-; done`)
+	cmd.Dir = work
+	require.NoError(t, cmd.Run())
+
+	c, err := tr.Counters()
+	require.NoError(t, err)
+	require.Greater(t, c.Drops[kevent.KindOpen], uint64(100), "open events lost to a full ring buffer must be counted")
+
+	// What did fit is still readable and intact.
+	var rec ringbuf.Record
+	require.NoError(t, tr.Read(&rec, time.Now().Add(time.Second)))
+	_, err = kevent.Decode(rec.RawSample)
+	require.NoError(t, err)
+}
