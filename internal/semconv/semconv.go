@@ -71,6 +71,9 @@ const (
 	Hook       = "agent.hook"        // kernel hook that saw the event, e.g. "tracepoint/syscalls/sys_exit_openat"
 
 	ArgsTruncated = "agent.process.args_truncated"
+	// PathTruncated is true when the kernel cut a path of the event (the
+	// file path; on exec the executable path or working directory).
+	PathTruncated = "agent.path.truncated"
 	ExitSignal    = "agent.process.exit.signal"
 
 	ConnectResult = "agent.net.result" // 0, or -errno (-115 EINPROGRESS for a non-blocking connect)
@@ -99,4 +102,12 @@ const (
 	LevelMedium   = "medium"
 	LevelHigh     = "high"
 	LevelCritical = "critical"
+)
+
+// gen_ai.operation.name values (GenAI semantic conventions) of the spans and
+// LLM events.
+const (
+	GenAIOpInvokeAgent = "invoke_agent"
+	GenAIOpChat        = "chat"
+	GenAIOpExecuteTool = "execute_tool"
 )
