@@ -1,0 +1,408 @@
+package engine
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentwatch/agentwatch/internal/pathglob"
+	"github.com/agentwatch/agentwatch/processor/agentscoreprocessor/internal/policy"
+)
+
+// Settings configure an Engine.
+type Settings struct {
+	Policy *policy.Policy
+	// AlertThreshold: an event with a score > 0 and ≥ this is an alert.
+	AlertThreshold int
+	// ChainWindow is how far apart the steps of a chain may be.
+	ChainWindow time.Duration
+	// MaxUniqueDestinations: the next new destination fires
+	// net.many_destinations.
+	MaxUniqueDestinations int
+	// MaxSessions bounds the session LRU.
+	MaxSessions int
+	// SessionTTL forgets a session this long after its last event.
+	SessionTTL time.Duration
+	// TrackSpans keeps per-span rollups; without a traces pipeline nobody
+	// reads them.
+	TrackSpans bool
+	// Now is the clock for TTLs and events without a timestamp.
+	Now func() time.Time
+}
+
+// Engine scores events. It is safe for concurrent use; one mutex guards the
+// session state, which the logs and traces pipelines of one processor share.
+type Engine struct {
+	pol        *policy.Policy
+	threshold  int
+	window     int64
+	maxDests   int
+	destCap    int
+	maxSess    int
+	ttl        int64
+	trackSpans bool
+	now        func() time.Time
+
+	mu         sync.Mutex
+	sessions   map[SessionKey]*session
+	head, tail *session // LRU order, head is the most recent
+	evictedLRU uint64
+	evictedTTL uint64
+}
+
+// New returns an engine.
+func New(s Settings) *Engine {
+	e := &Engine{
+		pol:        s.Policy,
+		threshold:  s.AlertThreshold,
+		window:     int64(s.ChainWindow),
+		maxDests:   s.MaxUniqueDestinations,
+		maxSess:    s.MaxSessions,
+		ttl:        int64(s.SessionTTL),
+		trackSpans: s.TrackSpans,
+		now:        s.Now,
+		sessions:   map[SessionKey]*session{},
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.maxSess <= 0 {
+		e.maxSess = 1
+	}
+	e.destCap = max(minDestCap, 2*e.maxDests)
+	return e
+}
+
+// SetTrackSpans turns span rollups on, when a traces pipeline joins.
+func (e *Engine) SetTrackSpans(on bool) {
+	e.mu.Lock()
+	e.trackSpans = on
+	e.mu.Unlock()
+}
+
+// Policy returns the compiled policy.
+func (e *Engine) Policy() *policy.Policy { return e.pol }
+
+// Stats are gauges and counters of the session state.
+type Stats struct {
+	Sessions   int
+	EvictedLRU uint64
+	EvictedTTL uint64
+}
+
+// Stats returns the current session counts.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return Stats{Sessions: len(e.sessions), EvictedLRU: e.evictedLRU, EvictedTTL: e.evictedTTL}
+}
+
+// Score scores one event, updates the session state and the rollups, and
+// returns the result.
+func (e *Engine) Score(ev *Event) Result {
+	nowT := e.now()
+	now := nowT.UnixNano()
+	t := ev.Time
+	if t == 0 {
+		t = now
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.expire(now)
+	s := e.session(ev.Session, now)
+
+	switch ev.Kind {
+	case KindExec, KindSessionStart:
+		s.learn(ev, t)
+	case KindExit:
+		if ev.HasPID {
+			delete(s.procs, ev.PID)
+		}
+	}
+	homes, cwd := e.context(s, ev)
+
+	var rs policy.RuleSet
+	switch ev.Kind {
+	case KindExec:
+		e.scoreExec(s, ev, t, homes, cwd, &rs)
+	case KindFileOpen:
+		e.scoreOpen(s, ev, t, homes, cwd, &rs)
+	case KindConnect:
+		e.scoreConnect(s, ev, t, &rs)
+	case KindDNS:
+		e.scoreDNS(s, ev, t, &rs)
+	case KindEnforce:
+		e.scoreEnforce(s, ev, homes, cwd, &rs)
+	}
+	e.pol.MaskEnabled(&rs)
+	res := e.result(&rs)
+
+	s.total.add(&res)
+	if e.trackSpans && ev.Span != (SpanKey{}) {
+		s.addSpan(ev.Span, &res)
+	}
+	return res
+}
+
+// context returns the homes "~" stands for and the working directory of the
+// event's process, falling back to what the session's exec events said.
+func (e *Engine) context(s *session, ev *Event) (policy.Homes, string) {
+	uid, hasUID, cwd := ev.UID, ev.HasUID, ev.Cwd
+	if (!hasUID || cwd == "") && ev.HasPID {
+		if pi, ok := s.procs[ev.PID]; ok {
+			if !hasUID && pi.hasUID {
+				uid, hasUID = pi.uid, true
+			}
+			if cwd == "" {
+				cwd = pi.cwd
+			}
+		}
+	}
+	if !hasUID && s.hasUID {
+		uid, hasUID = s.uid, true
+	}
+	var homes policy.Homes
+	h := e.pol.Homes()
+	if hasUID {
+		homes[0] = h.Home(uid)
+	}
+	if s.hasUID {
+		homes[1] = h.Home(s.uid)
+	}
+	if homes[0] == "" {
+		homes[0] = homes[1]
+	}
+	if homes[1] == "" {
+		homes[1] = homes[0]
+	}
+	return homes, cwd
+}
+
+func (e *Engine) result(rs *policy.RuleSet) Result {
+	res := Result{Rules: *rs, Top: -1}
+	rs.Each(func(i int) {
+		if sc := e.pol.Rule(i).Score; sc > res.Score {
+			res.Score, res.Top = sc, i
+		}
+	})
+	res.Alert = res.Score > 0 && res.Score >= e.threshold
+	return res
+}
+
+func (e *Engine) scoreExec(s *session, ev *Event, t int64, homes policy.Homes, cwd string, rs *policy.RuleSet) {
+	f := e.pol.MatchExec(&policy.Exec{Exe: ev.Exe, Args: ev.Args, Cwd: cwd, Homes: homes}, rs)
+	if e.chainStep(s, t, false, f.Stage, f.Egress) {
+		rs.Add(policy.RuleChainExfiltration)
+	}
+	fresh := false
+	for _, target := range f.ChmodTargets {
+		if s.downloads.hasAtOrBefore(target, t) {
+			fresh = true
+		}
+		s.chmods.add(target, t)
+	}
+	if exe := pathglob.Clean(ev.Exe); exe != "" && s.downloads.hasAtOrBefore(exe, t) {
+		fresh = true
+	}
+	if fresh {
+		rs.Add(policy.RuleChainDownloadExec)
+	}
+}
+
+func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, cwd string, rs *policy.RuleSet) {
+	p := pathglob.Resolve(ev.Path, cwd, "")
+	if p == "" {
+		return
+	}
+	sensitive := e.pol.MatchPath(p, homes, s.workdir, rs)
+	succeeded := !ev.HasResult || ev.Result >= 0
+	if !succeeded {
+		return
+	}
+	if sensitive && opensForRead(ev.Flags) && e.chainStep(s, t, true, false, false) {
+		rs.Add(policy.RuleChainExfiltration)
+	}
+	if opensForWrite(ev.Flags) && policy.IsTransferTool(ev.Exe) {
+		s.downloads.add(p, t)
+		if s.chmods.hasAtOrAfter(p, t) {
+			rs.Add(policy.RuleChainDownloadExec)
+		}
+	}
+}
+
+func opensForRead(flags string) bool { return !strings.Contains(flags, "O_WRONLY") }
+
+func opensForWrite(flags string) bool {
+	return strings.Contains(flags, "O_WRONLY") || strings.Contains(flags, "O_RDWR") || strings.Contains(flags, "O_CREAT")
+}
+
+// dnsPorts carry DNS; a connect to a system resolver on them is the
+// resolver library at work, not a destination.
+func dnsPort(port int64) bool { return port == 53 || port == 853 }
+
+func (e *Engine) scoreConnect(s *session, ev *Event, t int64, rs *policy.RuleSet) {
+	addr, err := netip.ParseAddr(ev.PeerAddr)
+	if err != nil {
+		return // AF_UNIX or unparsable: nothing to score
+	}
+	addr = addr.WithZone("").Unmap()
+	if dnsPort(ev.Port) && e.pol.IsSystemResolver(addr) {
+		return
+	}
+	name := policy.NormalizeName(ev.ServerAddr)
+	if maybeAddr(name) {
+		if _, err := netip.ParseAddr(name); err == nil {
+			name = "" // an address literal names nothing
+		}
+	}
+	recorded, resolvedHere := s.dnsIPs[addr]
+	if name == "" {
+		name = recorded
+	}
+	allowed := e.pol.MatchConnect(&policy.Connect{Addr: addr, Port: int(ev.Port), Name: name}, rs)
+	if !allowed {
+		resolved := resolvedHere || ev.ServerAddr != "" && name != ""
+		if ev.PeerResolved >= 0 {
+			resolved = ev.PeerResolved == 1
+		}
+		if !resolved {
+			rs.Add(policy.RuleNetUnresolvedIP)
+		}
+		if e.chainStep(s, t, false, false, true) {
+			rs.Add(policy.RuleChainExfiltration)
+		}
+	}
+	key := destKey{name: name}
+	if name == "" {
+		key.addr = addr
+	}
+	if _, seen := s.dests[key]; !seen {
+		if len(s.dests) < e.destCap {
+			s.dests[key] = struct{}{}
+		}
+		s.uniqueDests++
+		if s.uniqueDests > e.maxDests {
+			rs.Add(policy.RuleNetManyDestinations)
+		}
+	}
+}
+
+func (e *Engine) scoreDNS(s *session, ev *Event, t int64, rs *policy.RuleSet) {
+	name := policy.NormalizeName(ev.DNSName)
+	for _, a := range ev.DNSAnswers {
+		if name == "" || !maybeAddr(a) {
+			continue // CNAME targets and the like
+		}
+		addr, err := netip.ParseAddr(a)
+		if err != nil {
+			continue
+		}
+		addr = addr.WithZone("").Unmap()
+		old, ok := s.dnsIPs[addr]
+		switch {
+		case ok && old == name:
+		case !ok && len(s.dnsIPs) >= maxDNSAddrs:
+		default:
+			s.dnsIPs[addr] = strings.Clone(name)
+		}
+	}
+	var resolver netip.Addr
+	if a, err := netip.ParseAddr(ev.Resolver); err == nil {
+		resolver = a.WithZone("").Unmap()
+	}
+	if e.pol.MatchDNS(name, resolver, rs) && e.chainStep(s, t, false, false, true) {
+		rs.Add(policy.RuleChainExfiltration)
+	}
+}
+
+// maybeAddr is a cheap filter before netip.ParseAddr, whose error for a
+// name allocates: an address starts with a digit or contains a colon.
+func maybeAddr(s string) bool {
+	return s != "" && (s[0] >= '0' && s[0] <= '9' || strings.IndexByte(s, ':') >= 0)
+}
+
+// deniedActions are the enforcement actions that block the operation.
+var deniedActions = map[string]bool{"deny": true, "denied": true, "block": true, "blocked": true, "kill": true, "killed": true}
+
+func (e *Engine) scoreEnforce(s *session, ev *Event, homes policy.Homes, cwd string, rs *policy.RuleSet) {
+	action := strings.ToLower(ev.EnforceAction)
+	switch {
+	case deniedActions[action]:
+		rs.Add(policy.RuleEnforceDenied)
+	case action != "":
+		rs.Add(policy.RuleEnforceAction)
+	}
+	// What was attempted is scored as if it had happened, without feeding
+	// the chains: a denied read read nothing.
+	if ev.Path != "" {
+		if p := pathglob.Resolve(ev.Path, cwd, ""); p != "" {
+			e.pol.MatchPath(p, homes, s.workdir, rs)
+		}
+	}
+	if addr, err := netip.ParseAddr(ev.PeerAddr); err == nil {
+		e.pol.MatchConnect(&policy.Connect{Addr: addr.WithZone("").Unmap(), Port: int(ev.Port), Name: policy.NormalizeName(ev.ServerAddr)}, rs)
+	}
+}
+
+// chainStep records the steps one event is and reports whether it completes
+// a chain: a sensitive read and a staging step, each no later than an
+// egress and at most the window before it. Timestamps, not arrival order,
+// decide, so a step that arrives late still completes the chain, and the
+// event that completes it is the one that carries the chain rule. The read
+// and the staging step may come in either order, since an encoder reads the
+// file after it starts.
+func (e *Engine) chainStep(s *session, t int64, read, stage, egress bool) bool {
+	if read {
+		s.reads.add(t)
+	}
+	if stage {
+		s.stages.add(t)
+	}
+	if egress {
+		s.egress.add(t)
+	}
+	w := e.window
+	if egress && s.reads.anyIn(t-w, t) && s.stages.anyIn(t-w, t) {
+		return true
+	}
+	if read || stage {
+		other := &s.stages
+		if stage {
+			other = &s.reads
+		}
+		// A later egress within the window, with the other step before it.
+		for i := 0; i < s.egress.n; i++ {
+			eg := s.egress.t[i]
+			if eg >= t && eg-t <= w && other.anyIn(eg-w, eg) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SpanRollup returns the rollup of a process span and forgets it: the span
+// is exported once, when the process ends.
+func (e *Engine) SpanRollup(k SessionKey, span SpanKey) Rollup {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.sessions[k]
+	if s == nil {
+		return Rollup{}
+	}
+	r := s.spans[span]
+	delete(s.spans, span)
+	return r
+}
+
+// SessionRollup returns the rollup of a whole session.
+func (e *Engine) SessionRollup(k SessionKey) Rollup {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if s := e.sessions[k]; s != nil {
+		return s.total
+	}
+	return Rollup{}
+}
