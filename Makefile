@@ -6,7 +6,7 @@ CONFIG    ?= config/agentwatch.yaml
 # Kernel tests need root; in CI (CI=true) they must run and never skip.
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: help generate generate-check test test-unit bench fuzz lint build run
+.PHONY: help generate generate-check test test-unit bench fuzz lint
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,3 +36,5 @@ fuzz: ## run every fuzz target for FUZZTIME each
 lint: ## go vet + gofmt
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+include build.mk

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cilium/ebpf/link"
 	"go.uber.org/zap"
@@ -62,6 +63,11 @@ func ProbeLSM(securityfs string) error {
 	}
 	var objs awbpf.LSMProbeObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		if errors.Is(err, syscall.EPERM) {
+			// cilium/ebpf suggests MEMLOCK here; for LSM programs the usual
+			// cause is a kernel that restricts ftrace/BPF trampolines.
+			return errors.New("the kernel refused to load a BPF LSM program (EPERM)")
+		}
 		return fmt.Errorf("load LSM probe program: %w", err)
 	}
 	defer objs.Close()

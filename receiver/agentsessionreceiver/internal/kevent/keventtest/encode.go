@@ -1,0 +1,78 @@
+// Package keventtest encodes events in the kernel's wire format
+// (bpf/events.h), for tests and benchmarks that start from raw records.
+package keventtest
+
+import (
+	"encoding/binary"
+	"strings"
+
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+)
+
+var le = binary.LittleEndian
+
+func header(h *kevent.Header, kind kevent.Kind) []byte {
+	b := make([]byte, 32)
+	b[0] = byte(kind)
+	b[1] = kevent.Version
+	le.PutUint16(b[2:], h.Flags)
+	le.PutUint32(b[4:], h.PID)
+	le.PutUint32(b[8:], h.TID)
+	le.PutUint64(b[16:], h.Time)
+	le.PutUint64(b[24:], h.Start)
+	return b
+}
+
+// Encode returns the ring-buffer record the kernel would write for ev.
+func Encode(ev kevent.Event) []byte {
+	switch e := ev.(type) {
+	case *kevent.Exec:
+		args := ""
+		if len(e.Args) > 0 {
+			args = strings.Join(e.Args, "\x00") + "\x00"
+		}
+		b := header(&e.Header, kevent.KindExec)
+		f := make([]byte, 32)
+		le.PutUint32(f[0:], e.PPID)
+		le.PutUint32(f[4:], e.UID)
+		le.PutUint32(f[8:], e.EUID)
+		le.PutUint64(f[16:], e.PStart)
+		le.PutUint16(f[24:], uint16(len(e.Exe)))
+		le.PutUint16(f[26:], uint16(len(e.Filename)))
+		le.PutUint16(f[28:], uint16(len(args)))
+		le.PutUint16(f[30:], uint16(len(e.Cwd)))
+		b = append(b, f...)
+		return append(append(append(append(b, e.Exe...), e.Filename...), args...), e.Cwd...)
+	case *kevent.Exit:
+		b := header(&e.Header, kevent.KindExit)
+		return le.AppendUint64(b, uint64(e.Status))
+	case *kevent.Fork:
+		b := header(&e.Header, kevent.KindFork)
+		b = le.AppendUint32(b, e.PPID)
+		b = le.AppendUint32(b, 0)
+		return le.AppendUint64(b, e.PStart)
+	case *kevent.Open:
+		b := header(&e.Header, kevent.KindOpen)
+		b = le.AppendUint32(b, uint32(e.Ret))
+		b = le.AppendUint32(b, e.OpenFlags)
+		b = le.AppendUint32(b, e.Mode)
+		b = le.AppendUint16(b, uint16(len(e.Path)))
+		b = le.AppendUint16(b, e.Syscall)
+		return append(b, e.Path...)
+	case *kevent.Connect:
+		b := header(&e.Header, kevent.KindConnect)
+		b = le.AppendUint32(b, uint32(e.Ret))
+		b = le.AppendUint16(b, e.Family)
+		b = le.AppendUint16(b, e.Port)
+		addr := e.Addr.As16()
+		if e.Addr.Is4() {
+			a4 := e.Addr.As4()
+			addr = [16]byte{}
+			copy(addr[:], a4[:])
+		}
+		b = append(b, addr[:]...)
+		b = le.AppendUint16(b, e.SockType)
+		return append(b, 0, 0, 0, 0, 0, 0)
+	}
+	panic("keventtest: unknown event type")
+}

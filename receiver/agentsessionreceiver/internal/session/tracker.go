@@ -1,0 +1,759 @@
+// Package session turns the kernel's process and I/O events into agent
+// sessions: it decides which processes are agents (with the matcher), keeps
+// the process tree of each session, tells the kernel which processes to
+// follow, and shapes what happens into OTel logs (one per event) and traces
+// (a root span per session, a span per process image).
+//
+// A Tracker is driven by one goroutine: Handle, ScanProc and Flush must not
+// run concurrently. Stats may be called from anywhere.
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/agentwatch/agentwatch/internal/redact"
+	"github.com/agentwatch/agentwatch/internal/semconv"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/matcher"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/proctree"
+)
+
+// Action is the matcher's exec-time action, re-exported for the receiver.
+type Action = matcher.Action
+
+// Actions, re-exported for the receiver.
+const (
+	ActionStart     = matcher.Start
+	ActionCandidate = matcher.Candidate
+)
+
+// Membership is the in-kernel session map (implemented by kernel.Tracer).
+type Membership interface {
+	// Track adds or updates a process; start is its start_boottime in ns
+	// (to /proc's 10 ms precision for processes found by a scan). pending
+	// keeps the kernel flagging its execs as candidates.
+	Track(pid uint32, start uint64, pending bool) error
+	// Untrack removes a process; removing an absent one is not an error.
+	Untrack(pid uint32) error
+}
+
+// Defaults for the zero values of Config.
+const (
+	DefaultMaxSessions       = 1024
+	DefaultMaxProcesses      = 32768
+	DefaultMaxPendingRecords = 1 << 17
+	DefaultReapInterval      = 10 * time.Second
+	DefaultRejectTTL         = time.Minute
+)
+
+// Config configures a Tracker.
+type Config struct {
+	Matcher  *matcher.Set
+	BootID   string // /proc/sys/kernel/random/boot_id; read from ProcRoot when empty
+	HostName string // os.Hostname() when empty
+	Backend  string // BackendTracepoint or BackendLSM: names agent.hook
+	// Grace is how long a session whose processes have all exited waits
+	// for late events before it ends.
+	Grace time.Duration
+	// MaxSessions bounds the sessions in progress; more are not followed.
+	MaxSessions int
+	// MaxProcesses bounds the processes followed, all sessions together
+	// (the size of the kernel's map). MaxSessionProcesses bounds one
+	// session (default MaxProcesses); set it lower so that one fork storm
+	// cannot starve the other sessions.
+	MaxProcesses        int
+	MaxSessionProcesses int
+	// MaxPendingRecords bounds the log records and spans waiting for Flush;
+	// beyond it event records are dropped and counted.
+	MaxPendingRecords int
+	// ProcRoot is procfs, for cgroups at exec, adoption and reaping.
+	ProcRoot string
+	// ReapInterval is how often processes are checked against ProcRoot to
+	// end those whose exit event was lost; negative disables it.
+	ReapInterval time.Duration
+	// RejectTTL is how long a rejected candidate's events are recognised
+	// and dropped without a /proc lookup.
+	RejectTTL time.Duration
+	// Clock converts kernel timestamps; NewClock() when nil.
+	Clock *Clock
+}
+
+// Stats are the tracker's counters.
+type Stats struct {
+	ActiveSessions     int
+	TrackedProcesses   int
+	Events             [kevent.KindMax]uint64 // handled, by kind
+	SessionsStarted    uint64
+	SessionsEnded      uint64
+	CandidatesRejected uint64 // candidate execs the matcher turned down
+	SessionsDropped    uint64 // matched roots over MaxSessions
+	ProcessesDropped   uint64 // processes over MaxProcesses/MaxSessionProcesses
+	RecordsDropped     uint64 // records over MaxPendingRecords
+	EventsDropped      uint64 // events of rejected, vanished or unknown processes
+	Adopted            uint64 // processes found through /proc after a lost event
+	Reaped             uint64 // processes ended because /proc no longer has them
+	MembershipErrors   uint64 // Track/Untrack failures
+}
+
+type counters struct {
+	events           [kevent.KindMax]atomic.Uint64
+	activeSessions   atomic.Int64
+	trackedProcs     atomic.Int64
+	sessionsStarted  atomic.Uint64
+	sessionsEnded    atomic.Uint64
+	rejected         atomic.Uint64
+	sessionsDropped  atomic.Uint64
+	procsDropped     atomic.Uint64
+	recordsDropped   atomic.Uint64
+	eventsDropped    atomic.Uint64
+	adopted          atomic.Uint64
+	reaped           atomic.Uint64
+	membershipErrors atomic.Uint64
+}
+
+// image is what a process runs: shared by a forked child with its parent
+// until the child execs, so never modified after creation.
+type image struct {
+	exe           string // process.executable.path
+	exeName       string // process.executable.name: basename of exe
+	name          string // span name: basename of the path as invoked
+	args          []string
+	cwd           string
+	uid           uint32 // effective uid
+	argsTruncated bool
+	pathTruncated bool
+}
+
+type proc struct {
+	key        proctree.Key
+	startNS    uint64 // start_boottime; to tick precision when from /proc
+	ppid       uint32
+	sess       *session
+	img        *image
+	span       pcommon.SpanID
+	parentSpan pcommon.SpanID
+	spanStart  uint64 // boottime ns
+	seq        uint32 // image number within the process
+	// Forks before this boottime may have copied the kernel's pending
+	// flag from this process (set while userspace judged it).
+	pendingUntil uint64
+	scanned      bool // image from the /proc scan, not from an exec event
+	suspect      bool // the last reap pass did not find it
+}
+
+type session struct {
+	id       pcommon.TraceID
+	idHex    string
+	name     string
+	rootSpan pcommon.SpanID
+	rootPID  uint32
+	rootPPID uint32
+	rootImg  *image
+	start    uint64 // boottime ns
+	live     int
+	lastExit uint64
+	ended    bool
+	logs     plog.LogRecordSlice
+	spans    ptrace.SpanSlice
+}
+
+type rejection struct {
+	at uint64 // boottime ns
+	// lost: the process vanished or could not be judged, rather than
+	// being turned down; its children are judged on their own.
+	lost bool
+}
+
+// Tracker follows agent sessions. See the package comment for threading.
+type Tracker struct {
+	cfg      Config
+	m        Membership
+	log      *zap.Logger
+	clock    *Clock
+	hooks    hookNames
+	flags    flagCache
+	self     uint32
+	procs    map[proctree.Key]*proc
+	sessions []*session
+	active   int
+	rejected map[proctree.Key]rejection
+	pending  int
+	// scanSeq is the image number of images found by a scan: distinct per
+	// collector run, so a restart never reuses the span id of an image
+	// the previous run already exported.
+	scanSeq    uint32
+	scanStart  uint64
+	lastReap   uint64
+	lastExpire uint64
+	st         counters
+}
+
+const (
+	scopeName   = "github.com/agentwatch/agentwatch/receiver/agentsessionreceiver"
+	maxRejected = 1 << 16
+	maxAncestry = 64
+)
+
+// New returns a Tracker. It reads the boot id (and host name) when cfg does
+// not carry them.
+func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
+	if cfg.Matcher == nil {
+		return nil, errors.New("session: no matcher set")
+	}
+	if m == nil {
+		return nil, errors.New("session: no membership")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	if cfg.ProcRoot == "" {
+		cfg.ProcRoot = "/proc"
+	}
+	if cfg.BootID == "" {
+		id, err := ReadBootID(cfg.ProcRoot)
+		if err != nil {
+			return nil, fmt.Errorf("session: boot id (session ids depend on it): %w", err)
+		}
+		cfg.BootID = id
+	}
+	if cfg.HostName == "" {
+		cfg.HostName, _ = os.Hostname()
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxProcesses <= 0 {
+		cfg.MaxProcesses = DefaultMaxProcesses
+	}
+	if cfg.MaxSessionProcesses <= 0 || cfg.MaxSessionProcesses > cfg.MaxProcesses {
+		cfg.MaxSessionProcesses = cfg.MaxProcesses
+	}
+	if cfg.MaxPendingRecords <= 0 {
+		cfg.MaxPendingRecords = DefaultMaxPendingRecords
+	}
+	if cfg.ReapInterval == 0 {
+		cfg.ReapInterval = DefaultReapInterval
+	}
+	if cfg.RejectTTL <= 0 {
+		cfg.RejectTTL = DefaultRejectTTL
+	}
+	if cfg.Grace < 0 {
+		cfg.Grace = 0
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = NewClock()
+	}
+	boot := BootNow()
+	return &Tracker{
+		cfg:      cfg,
+		m:        m,
+		log:      logger,
+		clock:    cfg.Clock,
+		hooks:    hooksFor(cfg.Backend),
+		flags:    flagCache{},
+		self:     uint32(os.Getpid()),
+		procs:    map[proctree.Key]*proc{},
+		rejected: map[proctree.Key]rejection{},
+		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
+	}, nil
+}
+
+// Stats returns the counters; safe from any goroutine.
+func (t *Tracker) Stats() Stats {
+	s := Stats{
+		ActiveSessions:     int(t.st.activeSessions.Load()),
+		TrackedProcesses:   int(t.st.trackedProcs.Load()),
+		SessionsStarted:    t.st.sessionsStarted.Load(),
+		SessionsEnded:      t.st.sessionsEnded.Load(),
+		CandidatesRejected: t.st.rejected.Load(),
+		SessionsDropped:    t.st.sessionsDropped.Load(),
+		ProcessesDropped:   t.st.procsDropped.Load(),
+		RecordsDropped:     t.st.recordsDropped.Load(),
+		EventsDropped:      t.st.eventsDropped.Load(),
+		Adopted:            t.st.adopted.Load(),
+		Reaped:             t.st.reaped.Load(),
+		MembershipErrors:   t.st.membershipErrors.Load(),
+	}
+	for i := range s.Events {
+		s.Events[i] = t.st.events[i].Load()
+	}
+	return s
+}
+
+// Lookup returns the trace (session) and span of a process, for events
+// other packages attach to sessions (DNS, TLS).
+func (t *Tracker) Lookup(pid uint32, startNS uint64) (pcommon.TraceID, pcommon.SpanID, bool) {
+	p := t.procs[proctree.KeyOf(pid, startNS)]
+	if p == nil {
+		return pcommon.TraceID{}, pcommon.SpanID{}, false
+	}
+	return p.sess.id, p.span, true
+}
+
+// Handle processes one kernel event.
+func (t *Tracker) Handle(ev kevent.Event) {
+	h := ev.Hdr()
+	if int(h.Kind) < len(t.st.events) {
+		t.st.events[h.Kind].Add(1)
+	}
+	switch e := ev.(type) {
+	case *kevent.Exec:
+		t.exec(e)
+	case *kevent.Fork:
+		t.fork(e)
+	case *kevent.Exit:
+		t.exit(e)
+	case *kevent.Open:
+		t.open(e)
+	case *kevent.Connect:
+		t.connect(e)
+	}
+}
+
+func (t *Tracker) exec(e *kevent.Exec) {
+	key := proctree.KeyOf(e.PID, e.Start)
+	if p := t.procs[key]; p != nil {
+		t.newImage(p, e)
+		return
+	}
+	if e.Header.Flags&(kevent.FlagExecMatched|kevent.FlagExecCandidate) == 0 {
+		// A member the kernel follows but we never heard of: its fork
+		// (or our start) was lost. /proc shows it after this exec.
+		if _, rej := t.rejected[key]; rej {
+			t.st.eventsDropped.Add(1)
+			return
+		}
+		if p := t.adopt(key, e.Time); p != nil {
+			p.img = t.imageOf(e)
+			p.scanned = false
+		}
+		return
+	}
+	t.judge(key, e)
+}
+
+// judge decides a candidate (or kernel-matched) exec outside any session.
+func (t *Tracker) judge(key proctree.Key, e *kevent.Exec) {
+	delete(t.rejected, key)
+	mp := matcher.Proc{Exe: e.Exe, Filename: absPath(e.Filename, e.Cwd), Args: e.Args}
+	if t.cfg.Matcher.NeedsCgroup() {
+		mp.CgroupPath, _ = proctree.ReadCgroup(t.cfg.ProcRoot, e.PID)
+	}
+	name, ok := t.cfg.Matcher.Match(mp)
+	if !ok && e.Header.Flags&kevent.FlagExecMatched != 0 {
+		// A cgroup match whose process left (or moved) before we read its
+		// cgroup. The kernel keeps following it; its children are judged
+		// through /proc when their events come.
+		t.log.Debug("kernel match not confirmed", zap.Uint32("pid", e.PID), zap.String("exe", e.Exe))
+		t.reject(key, e.Time, true)
+		return
+	}
+	if !ok {
+		t.st.rejected.Add(1)
+		t.untrack(e.PID)
+		t.reject(key, e.Time, false)
+		return
+	}
+	img := t.imageOf(e)
+	s, p := t.startSession(name, key, e.Start, e.PPID, img, e.Time, 0)
+	if p == nil {
+		t.untrack(e.PID)
+		t.reject(key, e.Time, false)
+		return
+	}
+	if e.Header.Flags&kevent.FlagExecCandidate != 0 {
+		t.track(p, false)
+		p.pendingUntil = BootNow()
+	}
+	t.logSession(s, true)
+	t.logExec(p, e.Time)
+}
+
+// newImage is an exec inside a session: the old image's span ends here and
+// is the new one's parent.
+func (t *Tracker) newImage(p *proc, e *kevent.Exec) {
+	img := t.imageOf(e)
+	if p.scanned {
+		p.scanned = false
+		// The scan already saw this image if the exec came before the
+		// scan started, or (racing with it) if it is the same program.
+		if e.Time < t.scanStart || (img.exe == p.img.exe && slices.Equal(img.args, p.img.args)) {
+			p.img, p.ppid = img, e.PPID
+			return
+		}
+	}
+	t.endSpan(p, e.Time, nil)
+	p.seq++
+	p.parentSpan = p.span
+	p.span = spanID(p.sess.id, p.key.PID, p.key.Start, p.seq)
+	p.spanStart = e.Time
+	p.img, p.ppid = img, e.PPID
+	t.logExec(p, e.Time)
+}
+
+func (t *Tracker) fork(f *kevent.Fork) {
+	ck := proctree.KeyOf(f.PID, f.Start)
+	if t.procs[ck] != nil {
+		return // the scan found it first
+	}
+	pk := proctree.KeyOf(f.PPID, f.PStart)
+	parent := t.procs[pk]
+	if parent == nil {
+		r, rej := t.rejected[pk]
+		if !rej {
+			parent = t.adopt(pk, f.Time)
+			r, rej = t.rejected[pk]
+		}
+		if parent == nil {
+			if rej && !r.lost {
+				// The kernel follows a candidate's children until we
+				// decide; the parent is turned down, so is the child.
+				t.untrack(f.PID)
+				t.reject(ck, f.Time, false)
+				t.st.eventsDropped.Add(1)
+				return
+			}
+			t.adopt(ck, f.Time)
+			return
+		}
+	}
+	c := t.addProc(parent.sess, ck, f.Start, f.PPID, parent.img, parent.span, f.Time, 0)
+	if c == nil {
+		t.untrack(f.PID)
+		t.reject(ck, f.Time, false)
+		return
+	}
+	if parent.pendingUntil != 0 && f.Time <= parent.pendingUntil {
+		t.track(c, false)
+		c.pendingUntil = BootNow()
+	}
+}
+
+func (t *Tracker) exit(e *kevent.Exit) {
+	key := proctree.KeyOf(e.PID, e.Start)
+	p := t.procs[key]
+	if p == nil {
+		// A rejected process's last event: nothing of it can follow.
+		delete(t.rejected, key)
+		t.st.eventsDropped.Add(1)
+		return
+	}
+	code, sig := e.Code()
+	ex := &exitInfo{code: code, signal: sig}
+	t.logExit(p, e.Time, ex)
+	t.endSpan(p, e.Time, ex)
+	t.removeProc(p, e.Time)
+}
+
+func (t *Tracker) open(e *kevent.Open) {
+	p := t.member(proctree.KeyOf(e.PID, e.Start), e.Time)
+	if p == nil {
+		return
+	}
+	lr, ok := t.eventLog(p, semconv.EventFileOpen, e.Time, 5)
+	if !ok {
+		return
+	}
+	fp := e.Path
+	if e.Header.Flags&kevent.FlagPathRaw != 0 {
+		fp = absPath(fp, p.img.cwd)
+	}
+	a := lr.Attributes()
+	a.PutStr(semconv.FilePath, utf8Safe(path.Clean(fp)))
+	a.PutStr(semconv.FileFlags, t.flags.get(e.OpenFlags))
+	a.PutInt(semconv.FileResult, int64(e.Ret))
+	a.PutStr(semconv.Hook, t.hooks.forOpen(e.Syscall))
+	if e.Header.Flags&kevent.FlagPathTruncated != 0 {
+		a.PutBool(semconv.PathTruncated, true)
+	}
+}
+
+func (t *Tracker) connect(e *kevent.Connect) {
+	p := t.member(proctree.KeyOf(e.PID, e.Start), e.Time)
+	if p == nil {
+		return
+	}
+	lr, ok := t.eventLog(p, semconv.EventNetConnect, e.Time, 6)
+	if !ok {
+		return
+	}
+	a := lr.Attributes()
+	a.PutStr(semconv.NetworkPeerAddress, e.Addr.String())
+	a.PutInt(semconv.NetworkPeerPort, int64(e.Port))
+	switch e.SockType {
+	case 1:
+		a.PutStr(semconv.NetworkTransport, "tcp")
+	case 2:
+		a.PutStr(semconv.NetworkTransport, "udp")
+	}
+	if e.Addr.Is4() {
+		a.PutStr(semconv.NetworkType, "ipv4")
+	} else {
+		a.PutStr(semconv.NetworkType, "ipv6")
+	}
+	a.PutInt(semconv.ConnectResult, int64(e.Ret))
+	a.PutStr(semconv.Hook, t.hooks.connect)
+}
+
+// member finds the process of an I/O event, adopting it through /proc if
+// its arrival was lost. nil: not a session process; the event is dropped.
+func (t *Tracker) member(key proctree.Key, at uint64) *proc {
+	if p := t.procs[key]; p != nil {
+		return p
+	}
+	if _, rej := t.rejected[key]; !rej {
+		if p := t.adopt(key, at); p != nil {
+			return p
+		}
+	}
+	t.st.eventsDropped.Add(1)
+	return nil
+}
+
+// adopt looks a process up in /proc after one of its events arrived with
+// no history: a lost event, or a member the kernel followed before we
+// started. It joins the session of its nearest known ancestor, or starts
+// one if it matches on its own; otherwise the kernel stops following it.
+func (t *Tracker) adopt(key proctree.Key, at uint64) *proc {
+	if key.PID == t.self {
+		// Following the collector would feed its own reads back to it.
+		t.untrack(key.PID)
+		t.reject(key, at, false)
+		return nil
+	}
+	sp, err := proctree.Read(t.cfg.ProcRoot, key.PID)
+	if err != nil || sp.Key != key {
+		t.reject(key, at, true)
+		return nil
+	}
+	// Like a scan, it is shown as starting when the process did: its
+	// exec time is unknown, and it ran before this event.
+	img, start := t.imageOfProc(sp), key.StartNS()
+	if anc := t.ancestor(sp.PPID); anc != nil {
+		p := t.addProc(anc.sess, key, start, sp.PPID, img, anc.span, start, t.scanSeq)
+		if p == nil {
+			t.untrack(key.PID)
+			t.reject(key, at, false)
+			return nil
+		}
+		p.scanned = true
+		t.st.adopted.Add(1)
+		t.track(p, false)
+		t.logExec(p, start)
+		return p
+	}
+	name, ok := t.cfg.Matcher.Match(procMatch(sp))
+	if !ok {
+		t.untrack(key.PID)
+		t.reject(key, at, false)
+		return nil
+	}
+	s, p := t.startSession(name, key, start, sp.PPID, img, start, t.scanSeq)
+	if p == nil {
+		t.untrack(key.PID)
+		t.reject(key, at, false)
+		return nil
+	}
+	p.scanned = true
+	t.st.adopted.Add(1)
+	t.track(p, false)
+	t.logSession(s, true)
+	t.logExec(p, start)
+	return p
+}
+
+// ancestor walks the /proc parent chain from pid to the nearest session
+// process; it stops at a process turned down (its descendants were not
+// followed either).
+func (t *Tracker) ancestor(pid uint32) *proc {
+	for range maxAncestry {
+		if pid <= 1 {
+			return nil
+		}
+		st, err := proctree.ReadStat(t.cfg.ProcRoot, pid)
+		if err != nil {
+			return nil
+		}
+		k := proctree.Key{PID: pid, Start: st.Start}
+		if p := t.procs[k]; p != nil {
+			return p
+		}
+		if r, rej := t.rejected[k]; rej && !r.lost {
+			return nil
+		}
+		pid = st.PPID
+	}
+	return nil
+}
+
+// startSession creates a session rooted at a new process. It returns nil
+// processes when a bound is reached.
+func (t *Tracker) startSession(name string, key proctree.Key, startNS uint64, ppid uint32, img *image, at uint64, seq uint32) (*session, *proc) {
+	if t.active >= t.cfg.MaxSessions {
+		t.st.sessionsDropped.Add(1)
+		t.log.Debug("session not followed: max_sessions reached", zap.String("agent", name), zap.Uint32("pid", key.PID))
+		return nil, nil
+	}
+	if len(t.procs) >= t.cfg.MaxProcesses {
+		t.st.procsDropped.Add(1)
+		return nil, nil
+	}
+	id := SessionID(t.cfg.BootID, key)
+	s := &session{
+		id:       id,
+		idHex:    id.String(),
+		name:     name,
+		rootSpan: rootSpanID(id),
+		rootPID:  key.PID,
+		rootPPID: ppid,
+		rootImg:  img,
+		start:    at,
+		logs:     plog.NewLogRecordSlice(),
+		spans:    ptrace.NewSpanSlice(),
+	}
+	t.sessions = append(t.sessions, s)
+	t.active++
+	t.st.activeSessions.Store(int64(t.active))
+	t.st.sessionsStarted.Add(1)
+	p := t.addProc(s, key, startNS, ppid, img, s.rootSpan, at, seq)
+	return s, p
+}
+
+func (t *Tracker) addProc(s *session, key proctree.Key, startNS uint64, ppid uint32, img *image, parentSpan pcommon.SpanID, at uint64, seq uint32) *proc {
+	if len(t.procs) >= t.cfg.MaxProcesses || s.live >= t.cfg.MaxSessionProcesses {
+		t.st.procsDropped.Add(1)
+		return nil
+	}
+	p := &proc{
+		key:        key,
+		startNS:    startNS,
+		ppid:       ppid,
+		sess:       s,
+		img:        img,
+		span:       spanID(s.id, key.PID, key.Start, seq),
+		parentSpan: parentSpan,
+		spanStart:  at,
+		seq:        seq,
+	}
+	t.procs[key] = p
+	s.live++
+	t.st.trackedProcs.Store(int64(len(t.procs)))
+	return p
+}
+
+func (t *Tracker) removeProc(p *proc, at uint64) {
+	delete(t.procs, p.key)
+	t.st.trackedProcs.Store(int64(len(t.procs)))
+	s := p.sess
+	s.live--
+	if s.live == 0 {
+		s.lastExit = at
+	}
+}
+
+func (t *Tracker) reject(key proctree.Key, at uint64, lost bool) {
+	if len(t.rejected) >= maxRejected {
+		return
+	}
+	t.rejected[key] = rejection{at: at, lost: lost}
+}
+
+func (t *Tracker) track(p *proc, pending bool) {
+	if err := t.m.Track(p.key.PID, p.startNS, pending); err != nil {
+		t.st.membershipErrors.Add(1)
+		t.log.Debug("kernel track failed", zap.Uint32("pid", p.key.PID), zap.Error(err))
+	}
+}
+
+func (t *Tracker) untrack(pid uint32) {
+	if err := t.m.Untrack(pid); err != nil {
+		t.st.membershipErrors.Add(1)
+		t.log.Debug("kernel untrack failed", zap.Uint32("pid", pid), zap.Error(err))
+	}
+}
+
+// imageOf builds the image of an exec event: paths made valid UTF-8, argv
+// redacted before anything else can see it.
+func (t *Tracker) imageOf(e *kevent.Exec) *image {
+	invoked := absPath(e.Filename, e.Cwd)
+	exe := e.Exe
+	if exe == "" {
+		exe = invoked
+	}
+	return newImage(exe, invoked, e.Args, e.Cwd, e.EUID,
+		e.Header.Flags&kevent.FlagArgsTruncated != 0, e.Header.Flags&kevent.FlagPathTruncated != 0)
+}
+
+func (t *Tracker) imageOfProc(sp *proctree.Proc) *image {
+	return newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
+}
+
+func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTrunc, pathTrunc bool) *image {
+	exe = utf8Safe(exe)
+	name := baseName(utf8Safe(invoked))
+	if name == "" {
+		name = baseName(exe)
+	}
+	return &image{
+		exe:           exe,
+		exeName:       baseName(exe),
+		name:          name,
+		args:          redact.Args(utf8SafeArgs(args)),
+		cwd:           utf8Safe(cwd),
+		uid:           uid,
+		argsTruncated: argsTrunc,
+		pathTruncated: pathTrunc,
+	}
+}
+
+// shebangRunners run a script named by their first argument; a scanned
+// "node /usr/bin/claude" was invoked as /usr/bin/claude, which is what the
+// kernel's comm, and so the user's executables patterns, name.
+var shebangRunners = func() map[string]bool {
+	m := map[string]bool{"sh": true, "bash": true, "dash": true, "zsh": true}
+	for _, n := range matcher.Interpreters {
+		m[n] = true
+	}
+	return m
+}()
+
+// scanFilename reconstructs the path a running process was invoked as,
+// which /proc does not keep: argv[0], or the script of an interpreter.
+func scanFilename(sp *proctree.Proc) string {
+	if len(sp.Args) == 0 {
+		return sp.Exe
+	}
+	f := sp.Args[0]
+	if shebangRunners[baseName(sp.Exe)] && len(sp.Args) > 1 && sp.Args[1] != "" && !strings.HasPrefix(sp.Args[1], "-") {
+		f = sp.Args[1]
+	}
+	if strings.Contains(f, "/") {
+		return absPath(f, sp.Cwd)
+	}
+	return f
+}
+
+func procMatch(sp *proctree.Proc) matcher.Proc {
+	return matcher.Proc{Exe: sp.Exe, Filename: scanFilename(sp), Args: sp.Args, CgroupPath: sp.Cgroup}
+}
+
+func absPath(p, cwd string) string {
+	if p == "" || strings.HasPrefix(p, "/") || cwd == "" {
+		return p
+	}
+	return path.Join(cwd, p)
+}
+
+func baseName(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
