@@ -84,12 +84,21 @@ type Tracer struct {
 }
 
 // ErrPrivileges is returned when the process may not load BPF programs.
-var ErrPrivileges = errors.New("loading BPF programs needs root or CAP_BPF+CAP_PERFMON (+CAP_SYS_RESOURCE on kernels before 5.11)")
+var ErrPrivileges = errors.New("not allowed to load BPF programs: run as root (sudo make run), " +
+	"or grant CAP_BPF, CAP_PERFMON, CAP_SYS_RESOURCE, CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH " +
+	"as deploy/systemd/otelcol-agentwatch.service does")
+
+// ErrNoBTF is returned when the kernel does not describe its own types.
+var ErrNoBTF = errors.New("this kernel has no BTF (/sys/kernel/btf/vmlinux is missing): " +
+	"agentwatch needs a kernel built with CONFIG_DEBUG_INFO_BTF=y, as the stock kernels of current distributions are")
 
 // Open loads and attaches the programs. On error nothing stays loaded.
 func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return nil, ErrNoBTF
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		logger.Debug("could not raise RLIMIT_MEMLOCK; fine on kernels that account BPF memory to cgroups", zap.Error(err))
@@ -127,7 +136,7 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 			return nil, fmt.Errorf("BPF verifier rejected a program: %w", err)
 		}
 		if errors.Is(err, syscall.EPERM) {
-			return nil, fmt.Errorf("%w: %v", ErrPrivileges, err)
+			return nil, ErrPrivileges
 		}
 		return nil, fmt.Errorf("load BPF programs: %w", err)
 	}
