@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * What every agentwatch BPF object shares: the session membership map, the
+ * ring buffer and its drop counters, per-CPU scratch, path resolution and
+ * the in-kernel noise filter. Each object (tracepoints, LSM, ...) includes
+ * this; the loader hands the maps of the first object to the others, so
+ * there is one `tracked` map and one ring buffer however many objects run.
+ */
+#ifndef AGENTWATCH_COMMON_H
+#define AGENTWATCH_COMMON_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "events.h"
+
+#define MAX_ARGS_BYTES 8192  /* compile-time cap; config max_args_bytes <= this */
+#define MAX_FILENAME   1024
+#define PATH_MAX_LEN   4096
+#define PATH_END       4096  /* the dentry walk writes backwards and ends here */
+#define PATH_SCRATCH   16384 /* twice the masked range, so masked reads stay inside */
+#define PATH_MASK      (8192 - 1)
+#define MAX_COMPONENTS 96
+#define NAME_KEY_LEN   32
+#define PREFIX_KEY_LEN 64
+#define EV_DATA_MASK   (16384 - 1)  /* per-CPU values are capped at 32 KiB */
+#define EV_DATA_SIZE   (16384 + 8192)
+#define AT_FDCWD_       -100
+
+/* Keeps clang from reusing an unbounded copy of a checked variable. */
+#ifndef barrier_var
+#define barrier_var(var) asm volatile("" : "+r"(var))
+#endif
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((void *)(ptr) - __builtin_offsetof(type, member)))
+#endif
+
+/* Load-time configuration (set through the spec's variables). */
+const volatile __u32 cfg_max_args = 4096;
+
+
+#define TRACKED_PENDING 1
+
+struct tracked {
+	__u64 start;
+	__u32 flags;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* overridden from config at load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768); /* overridden from config at load */
+	__type(key, __u32);
+	__type(value, struct tracked);
+} tracked SEC(".maps");
+
+struct name_key {
+	char name[NAME_KEY_LEN];
+};
+
+
+
+/* Directory names that make a path noise wherever they appear. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, struct name_key);
+	__type(value, __u8);
+} noise_names SEC(".maps");
+
+struct prefix_key {
+	__u32 prefixlen; /* bits */
+	char data[PREFIX_KEY_LEN];
+};
+
+/* Absolute path prefixes that are noise (stored with a trailing '/'). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} noise_prefixes SEC(".maps");
+
+/* Ring-buffer reserve/output failures, per CPU, per event kind. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, EV_KIND_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+enum stat_idx {
+	STAT_NOISE_DROPPED = 0,  /* file opens dropped as noise */
+	STAT_INFLIGHT_FULL = 1,  /* syscall entry could not be stashed */
+	STAT_TRACKED_FULL = 2,   /* a session process could not be tracked */
+	STAT_MAX = 4,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Syscall arguments stashed at entry, consumed at exit. */
+struct inflight {
+	__u64 uptr;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u16 syscall;
+	__u16 family;
+	__u16 port;
+	__u16 sock_type;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct path_buf {
+	char buf[PATH_SCRATCH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_buf);
+} path_scratch SEC(".maps");
+
+/* A record is its fixed struct followed directly by its variable data. */
+struct ev_buf {
+	char raw[sizeof(struct exec_event) + EV_DATA_SIZE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ev_buf);
+} ev_scratch SEC(".maps");
+
+static __always_inline void count(void *map, __u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(map, &idx);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+static __always_inline __u64 leader_start(struct task_struct *t)
+{
+	return BPF_CORE_READ(t, group_leader, start_boottime);
+}
+
+static __always_inline void fill_hdr(struct event_hdr *h, __u8 kind, struct task_struct *t)
+{
+	h->kind = kind;
+	h->version = EVENT_VERSION;
+	h->flags = 0;
+	h->pid = BPF_CORE_READ(t, tgid);
+	h->tid = BPF_CORE_READ(t, pid);
+	h->_pad = 0;
+	h->ts = bpf_ktime_get_boot_ns();
+	h->start = leader_start(t);
+}
+
+/* ---- path resolution: walk dentries up to the root, writing backwards ---- */
+
+struct walk_ctx {
+	struct dentry *d;
+	struct mount *mnt;
+	__u32 off;   /* start of the path written so far in path_scratch */
+	__u8 truncated;
+	__u8 noise;
+};
+
+static long walk_step(__u32 i, struct walk_ctx *c)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb)
+		return 1;
+
+	struct dentry *d = c->d;
+	struct mount *m = c->mnt;
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	struct dentry *mnt_root = BPF_CORE_READ(m, mnt.mnt_root);
+
+	if (d == mnt_root || d == parent) {
+		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
+		if (mp == m || d != mnt_root)
+			return 1; /* reached the root of this namespace */
+		c->d = BPF_CORE_READ(m, mnt_mountpoint);
+		c->mnt = mp;
+		return 0;
+	}
+
+	struct qstr q = BPF_CORE_READ(d, d_name);
+	__u32 len = q.len;
+	if (len > 255)
+		len = 255;
+	if (c->off <= len + 1) {
+		c->truncated = 1;
+		return 1;
+	}
+	__u32 off = c->off - len - 1;
+	if (off >= PATH_END)
+		return 1;
+	__u32 at = off;
+	barrier_var(at);
+	pb->buf[at & PATH_MASK] = '/';
+	at += 1;
+	barrier_var(at);
+	barrier_var(len);
+	bpf_probe_read_kernel(&pb->buf[at & PATH_MASK], len & 255, q.name);
+	c->off = off;
+
+	if (len < NAME_KEY_LEN) {
+		struct name_key k = {};
+		__u32 kl = len;
+		barrier_var(kl);
+		bpf_probe_read_kernel(k.name, kl & (NAME_KEY_LEN - 1), q.name);
+		if (bpf_map_lookup_elem(&noise_names, &k))
+			c->noise = 1;
+	}
+	c->d = parent;
+	return 0;
+}
+
+/*
+ * Writes the absolute path of p so that it ends at PATH_END in path_scratch.
+ * Returns the start offset; the root alone yields PATH_END (empty string).
+ */
+static __always_inline __u32 walk_path(struct path *p, __u8 *truncated, __u8 *noise)
+{
+	struct walk_ctx c = {};
+	struct vfsmount *vfs = p->mnt;
+	c.d = p->dentry;
+	c.mnt = container_of(vfs, struct mount, mnt);
+	c.off = PATH_END;
+	long n = bpf_loop(MAX_COMPONENTS, walk_step, &c, 0);
+	if (n >= MAX_COMPONENTS)
+		c.truncated = 1; /* deeper than we walk */
+	*truncated |= c.truncated;
+	*noise |= c.noise;
+	return c.off;
+}
+
+/* Noise test of a byte string in path_scratch[start, end): LPM prefixes. */
+static __always_inline int prefix_is_noise(struct path_buf *pb, __u32 start, __u32 end)
+{
+	struct prefix_key k = {};
+	if (end < start)
+		return 0;
+	__u32 len = end - start;
+	if (len > PREFIX_KEY_LEN)
+		len = PREFIX_KEY_LEN;
+	/* bytes past len are ignored: the lookup only compares prefixlen bits */
+	bpf_probe_read_kernel(k.data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
+	k.prefixlen = len * 8;
+	return bpf_map_lookup_elem(&noise_prefixes, &k) != NULL;
+}
+
+/*
+ * Scan of a caller's path string (at the fixed offset RAW_AT) for noise
+ * directory names and "..". Segments are compared by FNV-1a hash so that no
+ * address depends on loop state: the verifier then converges quickly.
+ */
+#define RAW_AT (PATH_END + 1)
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME  0x100000001b3ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64); /* FNV-1a of the name */
+	__type(value, __u8);
+} noise_name_hashes SEC(".maps");
+
+struct scan_ctx {
+	__u64 h;
+	__u32 len; /* string length from RAW_AT */
+	__u32 seglen;
+	__u8 noise;
+	__u8 dotdot;
+};
+
+static long scan_step(__u32 i, struct scan_ctx *c)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pb || i > c->len)
+		return 1;
+	char ch = '/';
+	if (i < c->len)
+		ch = pb->buf[(RAW_AT + i) & PATH_MASK];
+	if (ch == '/') {
+		__u64 h = c->h;
+		if (c->seglen == 2 && h == ((((FNV_OFFSET ^ '.') * FNV_PRIME) ^ '.') * FNV_PRIME))
+			c->dotdot = 1;
+		else if (c->seglen && bpf_map_lookup_elem(&noise_name_hashes, &h))
+			c->noise = 1;
+		c->h = FNV_OFFSET;
+		c->seglen = 0;
+		return 0;
+	}
+	c->h = (c->h ^ (__u8)ch) * FNV_PRIME;
+	c->seglen++;
+	return 0;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, int fd)
+{
+	struct file *f = NULL;
+	if (fd < 0)
+		return NULL;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if ((unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **arr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
+	return f;
+}
+
+/* ---- membership ---- */
+
+static __always_inline struct tracked *lookup_tracked(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&tracked, &tgid);
+}
+
+static __always_inline int current_tracked(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	return lookup_tracked(tgid) != NULL;
+}
+
+
+
+static __always_inline void emit(void *data, __u64 size, __u8 kind)
+{
+	if (bpf_ringbuf_output(&events, data, size, 0))
+		count(&drops, kind);
+}
+
+/* ---- process lifecycle ---- */
+
+/* Appends path_scratch[start, end) at ev->data[off]; returns bytes copied. */
+static __always_inline __u32 append_path(char *data, __u32 off, struct path_buf *pb, __u32 start, __u32 end, __u8 *trunc)
+{
+	__u32 len = end - start;
+	if (end < start || len > PATH_MAX_LEN - 1 || off > EV_DATA_MASK)
+		return 0;
+	if (len > EV_DATA_MASK - off) {
+		len = EV_DATA_MASK - off;
+		*trunc = 1;
+	}
+	barrier_var(len);
+	len &= PATH_MAX_LEN - 1;
+	barrier_var(off);
+	barrier_var(start);
+	bpf_probe_read_kernel(&data[off & EV_DATA_MASK], len, &pb->buf[start & PATH_MASK]);
+	return len;
+}
+
+#endif
