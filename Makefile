@@ -38,3 +38,4 @@ lint: ## go vet + gofmt
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 include build.mk
+include vm.mk
