@@ -16,7 +16,10 @@ enum event_kind {
 	EV_FORK = 3,
 	EV_OPEN = 4,
 	EV_CONNECT = 5,
-	EV_KIND_MAX = 8, /* array size for per-kind counters */
+	/* 6 and 7 are left for the LSM backend's kinds */
+	EV_DNS = 8, /* intent.bpf.c: a DNS message sent or received */
+	EV_TLS = 9, /* intent.bpf.c: a chunk of TLS plaintext */
+	EV_KIND_MAX = 16, /* array size for per-kind counters */
 };
 
 /* event_hdr.flags */
@@ -91,6 +94,42 @@ struct connect_event {
 	__u16 sock_type;
 	__u16 _pad;
 	__u32 _pad2;
+};
+
+/* dns_event.dir */
+#define DNS_DIR_SENT 0
+#define DNS_DIR_RECV 1
+
+/* One DNS message (UDP datagram, or TCP segment with its length prefixes). */
+struct dns_event {
+	struct event_hdr hdr;
+	__u64 conn;     /* struct sock *: keys TCP streams */
+	__u32 total;    /* bytes the syscall moved; len may be less */
+	__u16 len;      /* payload bytes that follow */
+	__u16 family;   /* AF_INET / AF_INET6 */
+	__u16 port;     /* resolver port, host order */
+	__u8 dir;       /* DNS_DIR_* */
+	__u8 transport; /* SOCK_STREAM=1 (TCP), SOCK_DGRAM=2 (UDP) */
+	__u8 addr[16];  /* resolver address */
+	__u32 _pad;
+	/* then: payload */
+};
+
+/* tls_event.dir */
+#define TLS_DIR_WRITE 0 /* SSL_write*: what the process sent */
+#define TLS_DIR_READ  1 /* SSL_read*: what it received */
+
+/* A chunk of the plaintext of one SSL_read/SSL_write call. */
+struct tls_event {
+	struct event_hdr hdr;
+	__u64 conn;      /* the SSL *: identifies the connection within the process */
+	__u32 total;     /* bytes the call moved */
+	__u32 offset;    /* of this chunk within the call */
+	__u16 len;       /* bytes that follow */
+	__u8 dir;        /* TLS_DIR_* */
+	__u8 truncated;  /* the call moved more than the capture cap */
+	__u32 _pad;
+	/* then: data */
 };
 
 #endif

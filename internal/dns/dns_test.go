@@ -402,3 +402,23 @@ func TestSystemResolvers(t *testing.T) {
 		t.Errorf("SystemResolvers: %v %v", got, err)
 	}
 }
+
+func TestTrackerExpirePID(t *testing.T) {
+	var got []Result
+	tr := NewTracker(time.Minute, 16, func(r Result) { got = append(got, r) })
+	now := time.Unix(100, 0)
+	rs := netip.MustParseAddrPort("10.0.0.53:53")
+	tr.Query(now, 1, rs, Message{ID: 1, Name: "a.test", Type: "A"})
+	tr.Query(now, 2, rs, Message{ID: 2, Name: "b.test", Type: "A"})
+	tr.Query(now, 1, rs, Message{ID: 3, Name: "c.test", Type: "A"})
+	tr.ExpirePID(1)
+	if len(got) != 2 || got[0].Query.Name != "a.test" || got[1].Query.Name != "c.test" || !got[0].Expired {
+		t.Fatalf("ExpirePID(1) reported %+v", got)
+	}
+	if tr.Len() != 1 {
+		t.Fatalf("pending %d, want 1", tr.Len())
+	}
+	if _, ok := tr.Response(now, 2, Message{ID: 2, Response: true, Name: "b.test", Type: "A"}); !ok {
+		t.Fatal("the other pid's query must still match")
+	}
+}

@@ -191,3 +191,18 @@ func (t *Tracker) remove(p *pending) {
 	p.sameKey = nil
 	t.n--
 }
+
+// ExpirePID reports, as unanswered (Expired), every pending query of pid
+// now: its process or session ended, and a late answer could no longer be
+// attributed.
+func (t *Tracker) ExpirePID(pid uint32) {
+	for p := t.head; p != nil; {
+		next := p.next
+		if p.res.PID == pid {
+			t.remove(p)
+			p.res.Expired = true
+			t.report(p.res)
+		}
+		p = next
+	}
+}

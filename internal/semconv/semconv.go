@@ -111,3 +111,29 @@ const (
 	GenAIOpChat        = "chat"
 	GenAIOpExecuteTool = "execute_tool"
 )
+
+// Intent layer (DNS and TLS plaintext) attribute keys.
+const (
+	// DNSResolverIsSystem is false when a query went to a resolver that
+	// /etc/resolv.conf (or systemd-resolved's upstream list) does not name.
+	DNSResolverIsSystem = "agent.dns.resolver_is_system"
+	DNSResponseCode     = "agent.dns.rcode"    // "NOERROR", "NXDOMAIN", ...
+	DNSAnswered         = "agent.dns.answered" // false: no response in time (or never matched)
+
+	GenAIResponseID        = "gen_ai.response.id"
+	GenAIRequestMaxTokens  = "gen_ai.request.max_tokens"
+	HTTPResponseStatusCode = "http.response.status_code"
+	UserAgentOriginal      = "user_agent.original"
+	// HTTPRequestHeaderPrefix + lower-case name: request headers, redacted
+	// (full capture only).
+	HTTPRequestHeaderPrefix = "http.request.header."
+
+	LLMAPI          = "agent.llm.api"           // wire format, e.g. "anthropic.messages"
+	LLMTools        = "agent.llm.tools"         // names of the tools offered to the model
+	LLMToolCalls    = "agent.llm.tool_calls"    // names of the tools the model called
+	LLMMessages     = "agent.llm.messages"      // messages in the conversation sent
+	LLMPromptBytes  = "agent.llm.prompt_bytes"  // size of the last user prompt
+	LLMPrompt       = "agent.llm.prompt"        // last user prompt, redacted (full capture)
+	LLMResponseText = "agent.llm.response_text" // response text, redacted (full capture)
+	LLMPartial      = "agent.llm.partial"       // a body was cut by the capture or lost bytes
+)

@@ -81,6 +81,9 @@ type Config struct {
 	ProcPath string `mapstructure:"proc_path"`
 	// MaxSessions bounds the sessions in progress.
 	MaxSessions int `mapstructure:"max_sessions"`
+	// DNS and TLS are the intent layer (intent_config.go).
+	DNS DNSConfig `mapstructure:"dns"`
+	TLS TLSConfig `mapstructure:"tls"`
 }
 
 // Default noise. /proc, /sys and /dev hold no user files; the library and
@@ -116,6 +119,8 @@ func createDefaultConfig() component.Config {
 		SessionEndGrace: defaultGrace,
 		ProcPath:        "/proc",
 		MaxSessions:     defaultMaxSession,
+		DNS:             defaultDNSConfig(),
+		TLS:             defaultTLSConfig(),
 	}
 }
 
@@ -178,6 +183,7 @@ func (c *Config) Validate() error {
 	if c.MaxSessions < 1 || c.MaxSessions > maxSessionsLimit {
 		add("max_sessions: %d is outside 1..%d", c.MaxSessions, maxSessionsLimit)
 	}
+	errs = append(errs, c.validateIntent()...)
 	return errors.Join(errs...)
 }
 

@@ -36,7 +36,11 @@ func TestLoadConfig(t *testing.T) {
 		SessionEndGrace: 5 * time.Second,
 		ProcPath:        "/host/proc",
 		MaxSessions:     64,
+		DNS:             defaultDNSConfig(),
+		TLS:             defaultTLSConfig(),
 	}
+	custom.DNS.Ports, custom.DNS.QueryTimeout = []uint16{53, 5353}, 2*time.Second
+	custom.TLS.Enabled, custom.TLS.Capture, custom.TLS.MaxCaptureBytes = false, "full", 1<<20
 	onlyMine := createDefaultConfig().(*Config)
 	onlyMine.BuiltinAgents = false
 	onlyMine.Agents = []AgentConfig{{Name: "aw-test-agent", Executables: []string{"aw-test-agent"}}}
@@ -52,6 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: id("bad_ring"), wantErr: []string{"ring_buffer_size: 5000"}},
 		{id: id("bad_agents"), wantErr: []string{`agents[1].name: "dup" is used twice`, "agents[1].command_line", `disable_agents[0]: "clippy"`}},
 		{id: id("bad_noise"), wantErr: []string{`noise.path_prefixes[0]: "usr/lib" is not absolute`, `noise.path_prefixes[1]: "/usr/share/" is not clean`, `noise.dir_names[0]: "a/b"`}},
+		{id: id("bad_intent"), wantErr: []string{"dns.ports[0]: 0", "dns.query_timeout: 0s", `tls.capture: "everything"`, "tls.max_capture_bytes: 2000000"}},
 		{id: id("bad_hooks"), wantErr: []string{`hooks: "kprobe"`, "max_args_bytes: 0"}},
 	}
 	for _, tc := range tests {

@@ -44,6 +44,7 @@ type sessionReceiver struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	intent *intentRunner // TLS target discovery (intent_receiver.go)
 }
 
 func newSessionReceiver(set receiver.Settings, cfg *Config) (*sessionReceiver, error) {
@@ -84,6 +85,7 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 		MatchAllExecs:   keys.MatchAllExecs,
 		NoisePrefixes:   r.cfg.Noise.PathPrefixes,
 		NoiseDirNames:   r.cfg.Noise.DirNames,
+		Intent:          r.cfg.kernelIntent(),
 	}
 	for name, act := range keys.Names {
 		opts.ExecNames[name] = kernelAction(act)
@@ -99,7 +101,7 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 	backend, reason := tracer.Backend()
 	logHooks(logger, backend, reason, tracer.Hooks())
 
-	r.tracker, err = session.New(r.cfg.sessionConfig(matchers, backend), tracer, logger)
+	r.tracker, err = session.New(r.sessionConfig(matchers, backend), tracer, logger)
 	if err != nil {
 		tracer.Close()
 		return err
@@ -109,11 +111,17 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 		tracer.Close()
 		return err
 	}
+	if r.intent, err = newIntentRunner(r.set.TelemetrySettings, tracer, r.cfg.TLS.Enabled); err != nil {
+		r.tel.close()
+		tracer.Close()
+		return err
+	}
 	// The hooks are attached before the scan, so a process forked while
 	// the scan runs is either seen by the scan or by the fork hook.
 	if err := r.tracker.ScanProc(r.cfg.ProcPath); err != nil {
 		logger.Warn("scan of running processes incomplete", zap.Error(err))
 	}
+	r.intent.discoverAll(r.tracker)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -175,6 +183,7 @@ func (r *sessionReceiver) run(ctx context.Context) {
 			return
 		}
 		if now := time.Now(); pending >= maxPending || !now.Before(nextFlush) {
+			r.intent.tick(now, r.tracker)
 			r.flush(ctx)
 			pending = 0
 			nextFlush = now.Add(flushInterval)
@@ -190,6 +199,9 @@ func (r *sessionReceiver) handle(raw []byte) {
 	}
 	r.tel.event(ev.Hdr().Kind)
 	r.tracker.Handle(ev)
+	if e, ok := ev.(*kevent.Exec); ok {
+		r.intent.exec(r.tracker, e)
+	}
 }
 
 func (r *sessionReceiver) flush(ctx context.Context) {
@@ -223,6 +235,9 @@ func (r *sessionReceiver) Shutdown(context.Context) error {
 	}
 	if r.tel != nil {
 		r.tel.close()
+	}
+	if r.intent != nil {
+		r.intent.close()
 	}
 	return err
 }

@@ -59,6 +59,8 @@ type Options struct {
 	NoiseDirNames   []string
 	CgroupRoot      string // default /sys/fs/cgroup
 	SecurityFS      string // default /sys/kernel/security
+	// Intent configures DNS and TLS capture (intent.go).
+	Intent IntentOptions
 }
 
 // HookStatus reports one hook: attached, or why not.
@@ -79,6 +81,7 @@ type Tracer struct {
 	reason  string
 	hooks   []HookStatus
 	loaded  bool
+	intent  intentState
 
 	closeOnce sync.Once
 }
@@ -147,6 +150,7 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := t.attach(); err != nil {
 		return nil, err
 	}
+	t.openIntent(opts.Intent)
 	t.reader, err = ringbuf.NewReader(t.objs.Events)
 	if err != nil {
 		return nil, fmt.Errorf("open ring buffer: %w", err)
@@ -424,6 +428,7 @@ func (t *Tracer) Close() error {
 		for _, l := range t.links {
 			errs = append(errs, l.Close())
 		}
+		errs = append(errs, t.closeIntent())
 		if t.loaded {
 			errs = append(errs, t.objs.Close())
 		}

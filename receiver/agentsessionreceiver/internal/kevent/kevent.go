@@ -22,8 +22,10 @@ const (
 	KindFork    Kind = 3
 	KindOpen    Kind = 4
 	KindConnect Kind = 5
+	KindDNS     Kind = 8 // intent.bpf.c
+	KindTLS     Kind = 9 // intent.bpf.c
 	// KindMax bounds per-kind counter arrays (EV_KIND_MAX).
-	KindMax = 8
+	KindMax = 16
 )
 
 func (k Kind) String() string {
@@ -38,6 +40,10 @@ func (k Kind) String() string {
 		return "open"
 	case KindConnect:
 		return "connect"
+	case KindDNS:
+		return "dns"
+	case KindTLS:
+		return "tls"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -197,6 +203,10 @@ func Decode(b []byte) (Event, error) {
 		return nonNil(decodeOpen(h, b))
 	case KindConnect:
 		return nonNil(decodeConnect(h, b))
+	case KindDNS:
+		return nonNil(decodeDNS(h, b))
+	case KindTLS:
+		return nonNil(decodeTLS(h, b))
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, h.Kind)
 }

@@ -71,6 +71,7 @@ func (t *Tracker) logExec(p *proc, at uint64) {
 	a.PutStr(semconv.ProcessExecutableName, p.img.exeName)
 	putArgs(a, p.img.args)
 	putTruncation(a, p.img)
+	t.noteExec(p)
 }
 
 func (t *Tracker) logExit(p *proc, at uint64, ex *exitInfo) {
@@ -167,6 +168,7 @@ func (t *Tracker) endSession(s *session) {
 	t.active--
 	t.st.activeSessions.Store(int64(t.active))
 	t.st.sessionsEnded.Add(1)
+	t.intentSessionEnd(s)
 	t.logSession(s, false)
 	sp := s.spans.AppendEmpty()
 	sp.SetTraceID(s.id)
@@ -194,6 +196,7 @@ func (t *Tracker) Flush(now time.Time) (plog.Logs, ptrace.Traces) {
 		t.reap(nowBoot)
 		t.lastReap = nowBoot
 	}
+	t.intentFlush(nowBoot)
 	grace := uint64(t.cfg.Grace)
 	for _, s := range t.sessions {
 		if !s.ended && s.live == 0 && nowBoot >= s.lastExit+grace {

@@ -88,6 +88,8 @@ type Config struct {
 	RejectTTL time.Duration
 	// Clock converts kernel timestamps; NewClock() when nil.
 	Clock *Clock
+	// Intent configures DNS and TLS handling (intent.go); off when zero.
+	Intent IntentConfig
 }
 
 // Stats are the tracker's counters.
@@ -167,6 +169,7 @@ type session struct {
 	ended    bool
 	logs     plog.LogRecordSlice
 	spans    ptrace.SpanSlice
+	intent   *sessIntent // DNS names, open tool calls (intent.go)
 }
 
 type rejection struct {
@@ -198,6 +201,7 @@ type Tracker struct {
 	lastReap   uint64
 	lastExpire uint64
 	st         counters
+	in         *intentState // nil without DNS and TLS (intent.go)
 }
 
 const (
@@ -256,7 +260,7 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		cfg.Clock = NewClock()
 	}
 	boot := BootNow()
-	return &Tracker{
+	t := &Tracker{
 		cfg:      cfg,
 		m:        m,
 		log:      logger,
@@ -267,7 +271,11 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		procs:    map[proctree.Key]*proc{},
 		rejected: map[proctree.Key]rejection{},
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
-	}, nil
+	}
+	if cfg.Intent.DNS || cfg.Intent.TLS {
+		t.initIntent(cfg.Intent)
+	}
+	return t, nil
 }
 
 // Stats returns the counters; safe from any goroutine.
@@ -319,6 +327,10 @@ func (t *Tracker) Handle(ev kevent.Event) {
 		t.open(e)
 	case *kevent.Connect:
 		t.connect(e)
+	case *kevent.DNS:
+		t.dnsEvent(e)
+	case *kevent.TLS:
+		t.tlsEvent(e)
 	}
 }
 
@@ -505,6 +517,7 @@ func (t *Tracker) connect(e *kevent.Connect) {
 	}
 	a.PutInt(semconv.ConnectResult, int64(e.Ret))
 	a.PutStr(semconv.Hook, t.hooks.connect)
+	t.putPeerName(p, a, e.Addr)
 }
 
 // member finds the process of an I/O event, adopting it through /proc if

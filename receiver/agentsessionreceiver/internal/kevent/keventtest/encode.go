@@ -73,6 +73,37 @@ func Encode(ev kevent.Event) []byte {
 		b = append(b, addr[:]...)
 		b = le.AppendUint16(b, e.SockType)
 		return append(b, 0, 0, 0, 0, 0, 0)
+	case *kevent.DNS:
+		b := header(&e.Header, kevent.KindDNS)
+		b = le.AppendUint64(b, e.Conn)
+		b = le.AppendUint32(b, e.Total)
+		b = le.AppendUint16(b, uint16(len(e.Payload)))
+		family, addr := uint16(2), [16]byte{}
+		if a := e.Resolver.Addr(); a.Is4() {
+			a4 := a.As4()
+			copy(addr[:], a4[:])
+		} else {
+			family, addr = 10, a.As16()
+		}
+		b = le.AppendUint16(b, family)
+		b = le.AppendUint16(b, e.Resolver.Port())
+		b = append(b, e.Dir, byte(e.Transport))
+		b = append(b, addr[:]...)
+		b = le.AppendUint32(b, 0)
+		return append(b, e.Payload...)
+	case *kevent.TLS:
+		b := header(&e.Header, kevent.KindTLS)
+		b = le.AppendUint64(b, e.Conn)
+		b = le.AppendUint32(b, e.Total)
+		b = le.AppendUint32(b, e.Offset)
+		b = le.AppendUint16(b, uint16(len(e.Data)))
+		trunc := byte(0)
+		if e.Truncated {
+			trunc = 1
+		}
+		b = append(b, e.Dir, trunc)
+		b = le.AppendUint32(b, 0)
+		return append(b, e.Data...)
 	}
 	panic("keventtest: unknown event type")
 }
