@@ -23,7 +23,7 @@ VM_TIMEOUT ?= 10m
 VM_CACHE   ?=
 # More runner flags, e.g. VM_FLAGS='-smp 2 -mem 512 -file /bin/bash -keep',
 # and test binary flags after --, e.g. VM_FLAGS='-- -test.failfast'.
-VM_FLAGS   ?=
+VM_FLAGS   ?= -file /bin/bash
 
 # Built rather than `go run`, which would turn the guest's exit status into 1.
 # The runner builds the guest binaries with the same GO.

@@ -9,7 +9,7 @@
  * removes it. Everything else costs one hash lookup and returns. File opens
  * under noise prefixes/directories are dropped here, before the ring buffer.
  */
-#include "common.h"
+#include "enforce.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -296,6 +296,22 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 			start = PATH_END - 1;
 			pb->buf[start & PATH_MASK] = '/';
 		}
+		/*
+		 * Tracepoints cannot deny; `action: kill` kills at syscall exit,
+		 * on the path the kernel resolved. The open has happened, but
+		 * the signal is fatal before the caller runs again.
+		 */
+		if (cfg_enforce != ENF_OFF && !trunc) {
+			long rule = deny_open_rule(pb, start, PATH_END);
+			if (rule >= 0) {
+				__u8 act = ENF_ACT_AUDIT;
+				if (cfg_enforce == ENF_ENFORCE && cfg_enforce_kill) {
+					bpf_send_signal(SIGKILL_);
+					act = ENF_ACT_KILL;
+				}
+				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END);
+			}
+		}
 	} else {
 		/* failure: the caller's string, made absolute against cwd or dirfd */
 		flags |= F_PATH_RAW;
@@ -399,6 +415,18 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	if (f) {
 		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
 		in.sock_type = BPF_CORE_READ(sock, type);
+	}
+	if (cfg_enforce != ENF_OFF) {
+		long rule = connect_rule(family, in.addr, in.port);
+		if (rule != -1) {
+			__u8 act = ENF_ACT_AUDIT;
+			if (cfg_enforce == ENF_ENFORCE && cfg_enforce_kill) {
+				/* at entry: the connect may still start; the caller never sees it */
+				bpf_send_signal(SIGKILL_);
+				act = ENF_ACT_KILL;
+			}
+			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, in.port, in.addr, NULL, 0, 0);
+		}
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))

@@ -16,34 +16,40 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AgentwatchMapDrops            = "drops"
-	AgentwatchMapEvScratch        = "ev_scratch"
-	AgentwatchMapEvents           = "events"
-	AgentwatchMapExecCgroups      = "exec_cgroups"
-	AgentwatchMapExecNames        = "exec_names"
-	AgentwatchMapInflight         = "inflight"
-	AgentwatchMapNoiseNameHashes  = "noise_name_hashes"
-	AgentwatchMapNoiseNames       = "noise_names"
-	AgentwatchMapNoisePrefixes    = "noise_prefixes"
-	AgentwatchMapPathScratch      = "path_scratch"
-	AgentwatchMapStats            = "stats"
-	AgentwatchMapTracked          = "tracked"
-	AgentwatchProgEnterConnect    = "enter_connect"
-	AgentwatchProgEnterCreat      = "enter_creat"
-	AgentwatchProgEnterOpen       = "enter_open"
-	AgentwatchProgEnterOpenat     = "enter_openat"
-	AgentwatchProgEnterOpenat2    = "enter_openat2"
-	AgentwatchProgExitConnect     = "exit_connect"
-	AgentwatchProgExitCreat       = "exit_creat"
-	AgentwatchProgExitOpen        = "exit_open"
-	AgentwatchProgExitOpenat      = "exit_openat"
-	AgentwatchProgExitOpenat2     = "exit_openat2"
-	AgentwatchProgHandleExec      = "handle_exec"
-	AgentwatchProgHandleExit      = "handle_exit"
-	AgentwatchProgHandleFork      = "handle_fork"
-	AgentwatchVarCfgCgroupMatch   = "cfg_cgroup_match"
-	AgentwatchVarCfgMatchAllExecs = "cfg_match_all_execs"
-	AgentwatchVarCfgMaxArgs       = "cfg_max_args"
+	AgentwatchMapAllowNet            = "allow_net"
+	AgentwatchMapDenyPaths           = "deny_paths"
+	AgentwatchMapDenyPorts           = "deny_ports"
+	AgentwatchMapDrops               = "drops"
+	AgentwatchMapEvScratch           = "ev_scratch"
+	AgentwatchMapEvents              = "events"
+	AgentwatchMapExecCgroups         = "exec_cgroups"
+	AgentwatchMapExecNames           = "exec_names"
+	AgentwatchMapInflight            = "inflight"
+	AgentwatchMapNoiseNameHashes     = "noise_name_hashes"
+	AgentwatchMapNoiseNames          = "noise_names"
+	AgentwatchMapNoisePrefixes       = "noise_prefixes"
+	AgentwatchMapPathScratch         = "path_scratch"
+	AgentwatchMapStats               = "stats"
+	AgentwatchMapTracked             = "tracked"
+	AgentwatchProgEnterConnect       = "enter_connect"
+	AgentwatchProgEnterCreat         = "enter_creat"
+	AgentwatchProgEnterOpen          = "enter_open"
+	AgentwatchProgEnterOpenat        = "enter_openat"
+	AgentwatchProgEnterOpenat2       = "enter_openat2"
+	AgentwatchProgExitConnect        = "exit_connect"
+	AgentwatchProgExitCreat          = "exit_creat"
+	AgentwatchProgExitOpen           = "exit_open"
+	AgentwatchProgExitOpenat         = "exit_openat"
+	AgentwatchProgExitOpenat2        = "exit_openat2"
+	AgentwatchProgHandleExec         = "handle_exec"
+	AgentwatchProgHandleExit         = "handle_exit"
+	AgentwatchProgHandleFork         = "handle_fork"
+	AgentwatchVarCfgCgroupMatch      = "cfg_cgroup_match"
+	AgentwatchVarCfgConnectAllowlist = "cfg_connect_allowlist"
+	AgentwatchVarCfgEnforce          = "cfg_enforce"
+	AgentwatchVarCfgEnforceKill      = "cfg_enforce_kill"
+	AgentwatchVarCfgMatchAllExecs    = "cfg_match_all_execs"
+	AgentwatchVarCfgMaxArgs          = "cfg_max_args"
 )
 
 // LoadAgentwatch returns the embedded CollectionSpec for Agentwatch.
@@ -107,6 +113,9 @@ type AgentwatchProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AgentwatchMapSpecs struct {
+	AllowNet        *ebpf.MapSpec `ebpf:"allow_net"`
+	DenyPaths       *ebpf.MapSpec `ebpf:"deny_paths"`
+	DenyPorts       *ebpf.MapSpec `ebpf:"deny_ports"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -125,9 +134,12 @@ type AgentwatchMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AgentwatchVariableSpecs struct {
-	CfgCgroupMatch   *ebpf.VariableSpec `ebpf:"cfg_cgroup_match"`
-	CfgMatchAllExecs *ebpf.VariableSpec `ebpf:"cfg_match_all_execs"`
-	CfgMaxArgs       *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgCgroupMatch      *ebpf.VariableSpec `ebpf:"cfg_cgroup_match"`
+	CfgConnectAllowlist *ebpf.VariableSpec `ebpf:"cfg_connect_allowlist"`
+	CfgEnforce          *ebpf.VariableSpec `ebpf:"cfg_enforce"`
+	CfgEnforceKill      *ebpf.VariableSpec `ebpf:"cfg_enforce_kill"`
+	CfgMatchAllExecs    *ebpf.VariableSpec `ebpf:"cfg_match_all_execs"`
+	CfgMaxArgs          *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 }
 
 // AgentwatchObjects contains all objects after they have been loaded into the kernel.
@@ -150,6 +162,9 @@ func (o *AgentwatchObjects) Close() error {
 //
 // It can be passed to LoadAgentwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AgentwatchMaps struct {
+	AllowNet        *ebpf.Map `ebpf:"allow_net"`
+	DenyPaths       *ebpf.Map `ebpf:"deny_paths"`
+	DenyPorts       *ebpf.Map `ebpf:"deny_ports"`
 	Drops           *ebpf.Map `ebpf:"drops"`
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -166,6 +181,9 @@ type AgentwatchMaps struct {
 
 func (m *AgentwatchMaps) Close() error {
 	return _AgentwatchClose(
+		m.AllowNet,
+		m.DenyPaths,
+		m.DenyPorts,
 		m.Drops,
 		m.EvScratch,
 		m.Events,
@@ -185,9 +203,12 @@ func (m *AgentwatchMaps) Close() error {
 //
 // It can be passed to LoadAgentwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AgentwatchVariables struct {
-	CfgCgroupMatch   *ebpf.Variable `ebpf:"cfg_cgroup_match"`
-	CfgMatchAllExecs *ebpf.Variable `ebpf:"cfg_match_all_execs"`
-	CfgMaxArgs       *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgCgroupMatch      *ebpf.Variable `ebpf:"cfg_cgroup_match"`
+	CfgConnectAllowlist *ebpf.Variable `ebpf:"cfg_connect_allowlist"`
+	CfgEnforce          *ebpf.Variable `ebpf:"cfg_enforce"`
+	CfgEnforceKill      *ebpf.Variable `ebpf:"cfg_enforce_kill"`
+	CfgMatchAllExecs    *ebpf.Variable `ebpf:"cfg_match_all_execs"`
+	CfgMaxArgs          *ebpf.Variable `ebpf:"cfg_max_args"`
 }
 
 // AgentwatchPrograms contains all programs after they have been loaded into the kernel.

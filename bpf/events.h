@@ -16,7 +16,8 @@ enum event_kind {
 	EV_FORK = 3,
 	EV_OPEN = 4,
 	EV_CONNECT = 5,
-	/* 6 and 7 are left for the LSM backend's kinds */
+	EV_ENFORCE = 6, /* enforce.h: an open or connect denied, killed, or (monitor) audited */
+	/* 7 is free */
 	EV_DNS = 8, /* intent.bpf.c: a DNS message sent or received */
 	EV_TLS = 9, /* intent.bpf.c: a chunk of TLS plaintext */
 	EV_KIND_MAX = 16, /* array size for per-kind counters */
@@ -83,6 +84,7 @@ enum open_syscall {
 	SYS_OPENAT2 = 2,
 	SYS_OPEN = 3,
 	SYS_CREAT = 4,
+	SYS_LSM_FILE_OPEN = 5, /* lsm.bpf.c: seen by lsm/file_open, ret is the verdict */
 };
 
 struct connect_event {
@@ -94,6 +96,29 @@ struct connect_event {
 	__u16 sock_type;
 	__u16 _pad;
 	__u32 _pad2;
+};
+
+/* enforce_event.what */
+#define ENF_WHAT_OPEN    1
+#define ENF_WHAT_CONNECT 2
+
+/* enforce_event.action */
+#define ENF_ACT_AUDIT 1 /* monitor mode: would have been denied */
+#define ENF_ACT_DENY  2 /* the LSM hook returned -EPERM */
+#define ENF_ACT_KILL  3 /* SIGKILL sent (the syscall itself may still complete) */
+
+/* A rule of the receiver's `enforce:` config matched a session process. */
+struct enforce_event {
+	struct event_hdr hdr;
+	__u32 rule;     /* rule id, index into the receiver's rule table */
+	__u8 what;      /* ENF_WHAT_* */
+	__u8 action;    /* ENF_ACT_* */
+	__u16 family;   /* connect: AF_INET / AF_INET6 */
+	__u16 port;     /* connect: host order */
+	__u16 path_len; /* open: bytes of path that follow */
+	__u32 _pad;
+	__u8 addr[16];  /* connect: IPv4 in the first 4 bytes */
+	/* then: path */
 };
 
 /* dns_event.dir */

@@ -7,3 +7,4 @@ package bpf
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -no-global-types Agentwatch agentwatch.bpf.c -- -I.
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -no-global-types LSMProbe lsmprobe.bpf.c -- -I.
 //go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -Wno-unused-function -D__TARGET_ARCH_x86" -target amd64 -no-global-types Intent intent.bpf.c -- -I.
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -Wno-unused-function -D__TARGET_ARCH_x86" -target amd64 -no-global-types LSM lsm.bpf.c -- -I.

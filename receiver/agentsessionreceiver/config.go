@@ -84,6 +84,8 @@ type Config struct {
 	// DNS and TLS are the intent layer (intent_config.go).
 	DNS DNSConfig `mapstructure:"dns"`
 	TLS TLSConfig `mapstructure:"tls"`
+	// Enforce denies or kills on rules (enforce_config.go).
+	Enforce EnforceConfig `mapstructure:"enforce"`
 }
 
 // Default noise. /proc, /sys and /dev hold no user files; the library and
@@ -121,6 +123,7 @@ func createDefaultConfig() component.Config {
 		MaxSessions:     defaultMaxSession,
 		DNS:             defaultDNSConfig(),
 		TLS:             defaultTLSConfig(),
+		Enforce:         defaultEnforceConfig(),
 	}
 }
 
@@ -184,6 +187,7 @@ func (c *Config) Validate() error {
 		add("max_sessions: %d is outside 1..%d", c.MaxSessions, maxSessionsLimit)
 	}
 	errs = append(errs, c.validateIntent()...)
+	errs = append(errs, c.validateEnforce()...)
 	return errors.Join(errs...)
 }
 

@@ -38,6 +38,8 @@ func TestLoadConfig(t *testing.T) {
 		MaxSessions:     64,
 		DNS:             defaultDNSConfig(),
 		TLS:             defaultTLSConfig(),
+		Enforce: EnforceConfig{Mode: "enforce", Action: "kill", DenyOpen: []string{"/etc/shadow", "~/.ssh/**", "/root/.aws/"},
+			AllowConnect: []string{"10.0.0.0/8", "::1"}, DenyPorts: []int{22}},
 	}
 	custom.DNS.Ports, custom.DNS.QueryTimeout = []uint16{53, 5353}, 2*time.Second
 	custom.TLS.Enabled, custom.TLS.Capture, custom.TLS.MaxCaptureBytes = false, "full", 1<<20
@@ -57,6 +59,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: id("bad_agents"), wantErr: []string{`agents[1].name: "dup" is used twice`, "agents[1].command_line", `disable_agents[0]: "clippy"`}},
 		{id: id("bad_noise"), wantErr: []string{`noise.path_prefixes[0]: "usr/lib" is not absolute`, `noise.path_prefixes[1]: "/usr/share/" is not clean`, `noise.dir_names[0]: "a/b"`}},
 		{id: id("bad_intent"), wantErr: []string{"dns.ports[0]: 0", "dns.query_timeout: 0s", `tls.capture: "everything"`, "tls.max_capture_bytes: 2000000"}},
+		{id: id("bad_enforce"), wantErr: []string{`enforce.mode: "block"`, `enforce.action: "stop"`, `enforce.deny_open[1]: "**/*.pem": the kernel only evaluates absolute or ~/ paths`}},
 		{id: id("bad_hooks"), wantErr: []string{`hooks: "kprobe"`, "max_args_bytes: 0"}},
 	}
 	for _, tc := range tests {

@@ -87,6 +87,9 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 		NoiseDirNames:   r.cfg.Noise.DirNames,
 		Intent:          r.cfg.kernelIntent(),
 	}
+	if opts.Enforce, err = r.cfg.Enforce.kernel(kernel.Homes("/etc/passwd")); err != nil {
+		return fmt.Errorf("agent_session: %w", err)
+	}
 	for name, act := range keys.Names {
 		opts.ExecNames[name] = kernelAction(act)
 	}
@@ -101,7 +104,9 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 	backend, reason := tracer.Backend()
 	logHooks(logger, backend, reason, tracer.Hooks())
 
-	r.tracker, err = session.New(r.sessionConfig(matchers, backend), tracer, logger)
+	scfg := r.sessionConfig(matchers, backend)
+	scfg.EnforceRules = opts.Enforce.Rules
+	r.tracker, err = session.New(scfg, tracer, logger)
 	if err != nil {
 		tracer.Close()
 		return err

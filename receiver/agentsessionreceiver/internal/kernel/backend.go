@@ -14,11 +14,6 @@ import (
 	awbpf "github.com/agentwatch/agentwatch/bpf"
 )
 
-// errLSMProgramsMissing: the LSM programs (file_open, socket_connect with
-// enforcement) are not part of this build yet; the probe still runs so the
-// decision and its reason are reported truthfully.
-var errLSMProgramsMissing = errors.New("this build has no LSM event programs yet")
-
 // chooseBackend applies `hooks`: auto picks LSM only if BPF LSM is active and
 // a probe program really loads, attaches and fires; otherwise tracepoints.
 func chooseBackend(opts Options, logger *zap.Logger) (backend, reason string, err error) {
@@ -29,15 +24,16 @@ func chooseBackend(opts Options, logger *zap.Logger) (backend, reason string, er
 		if perr := ProbeLSM(opts.SecurityFS); perr != nil {
 			return "", "", fmt.Errorf("hooks: lsm requested, but BPF LSM is not usable here: %w", perr)
 		}
-		return "", "", fmt.Errorf("hooks: lsm requested: %w; use hooks: auto or tracepoint", errLSMProgramsMissing)
+		return BackendLSM, "configured", nil
 	case BackendAuto, "":
-		perr := ProbeLSM(opts.SecurityFS)
-		if perr == nil {
-			perr = errLSMProgramsMissing
+		if perr := ProbeLSM(opts.SecurityFS); perr != nil {
+			reason = "LSM not usable: " + perr.Error()
+			logger.Info("hook backend chosen", zap.String("backend", BackendTracepoint), zap.String("reason", reason))
+			return BackendTracepoint, reason, nil
 		}
-		reason = "LSM not usable: " + perr.Error()
-		logger.Info("hook backend chosen", zap.String("backend", BackendTracepoint), zap.String("reason", reason))
-		return BackendTracepoint, reason, nil
+		reason = "BPF LSM is active and a probe program fired"
+		logger.Info("hook backend chosen", zap.String("backend", BackendLSM), zap.String("reason", reason))
+		return BackendLSM, reason, nil
 	}
 	return "", "", fmt.Errorf("hooks: unknown backend %q (want auto, lsm or tracepoint)", opts.Hooks)
 }

@@ -61,6 +61,8 @@ type Options struct {
 	SecurityFS      string // default /sys/kernel/security
 	// Intent configures DNS and TLS capture (intent.go).
 	Intent IntentOptions
+	// Enforce holds the compiled enforcement rules (enforce.go).
+	Enforce EnforceOptions
 }
 
 // HookStatus reports one hook: attached, or why not.
@@ -82,6 +84,8 @@ type Tracer struct {
 	hooks   []HookStatus
 	loaded  bool
 	intent  intentState
+	lsm     awbpf.LSMObjects
+	lsmUp   bool
 
 	closeOnce sync.Once
 }
@@ -112,6 +116,9 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Enforce.Mode == EnforceEnforce && t.backend != BackendLSM && !opts.Enforce.Kill {
+		return nil, fmt.Errorf("%w (backend %s: %s)", ErrEnforceNeedsLSM, t.backend, t.reason)
+	}
 	defer func() {
 		if err != nil {
 			t.Close()
@@ -133,6 +140,9 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := setVar(spec, "cfg_cgroup_match", boolByte(len(opts.CgroupPrefixes) > 0)); err != nil {
 		return nil, err
 	}
+	if err := enforceVars(spec, opts.Enforce); err != nil {
+		return nil, err
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -147,8 +157,16 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := t.fillMaps(opts); err != nil {
 		return nil, err
 	}
+	if err := t.fillEnforce(opts.Enforce); err != nil {
+		return nil, err
+	}
 	if err := t.attach(); err != nil {
 		return nil, err
+	}
+	if t.backend == BackendLSM {
+		if err := t.attachLSM(opts.Enforce); err != nil {
+			return nil, err
+		}
 	}
 	t.openIntent(opts.Intent)
 	t.reader, err = ringbuf.NewReader(t.objs.Events)
@@ -286,27 +304,33 @@ type hookDef struct {
 	group    string // tracepoint group; "" for tp_btf
 	name     string
 	required bool
+	// lsmCovers: the LSM backend sees this through lsm/file_open or
+	// lsm/socket_connect, so the tracepoint is not attached there.
+	lsmCovers bool
 }
 
 var tracepointHooks = []hookDef{
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExec }, "", "sched_process_exec", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleFork }, "", "sched_process_fork", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExit }, "", "sched_process_exit", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat }, "syscalls", "sys_enter_openat", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat }, "syscalls", "sys_exit_openat", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat2 }, "syscalls", "sys_enter_openat2", false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat2 }, "syscalls", "sys_exit_openat2", false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExec }, "", "sched_process_exec", true, false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleFork }, "", "sched_process_fork", true, false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExit }, "", "sched_process_exit", true, false},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat }, "syscalls", "sys_enter_openat", true, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat }, "syscalls", "sys_exit_openat", true, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat2 }, "syscalls", "sys_enter_openat2", false, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenat2 }, "syscalls", "sys_exit_openat2", false, true},
 	// open(2) and creat(2) exist only on some architectures (x86_64, not arm64).
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpen }, "syscalls", "sys_enter_open", false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpen }, "syscalls", "sys_exit_open", false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterCreat }, "syscalls", "sys_enter_creat", false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitCreat }, "syscalls", "sys_exit_creat", false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterConnect }, "syscalls", "sys_enter_connect", true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitConnect }, "syscalls", "sys_exit_connect", true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpen }, "syscalls", "sys_enter_open", false, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpen }, "syscalls", "sys_exit_open", false, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterCreat }, "syscalls", "sys_enter_creat", false, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitCreat }, "syscalls", "sys_exit_creat", false, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterConnect }, "syscalls", "sys_enter_connect", true, true},
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitConnect }, "syscalls", "sys_exit_connect", true, true},
 }
 
 func (t *Tracer) attach() error {
 	for _, h := range tracepointHooks {
+		if h.lsmCovers && t.backend == BackendLSM {
+			continue
+		}
 		prog := h.prog(&t.objs.AgentwatchPrograms)
 		var (
 			l    link.Link
@@ -429,6 +453,9 @@ func (t *Tracer) Close() error {
 			errs = append(errs, l.Close())
 		}
 		errs = append(errs, t.closeIntent())
+		if t.lsmUp {
+			errs = append(errs, t.lsm.Close())
+		}
 		if t.loaded {
 			errs = append(errs, t.objs.Close())
 		}

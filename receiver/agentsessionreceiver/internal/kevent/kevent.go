@@ -22,6 +22,7 @@ const (
 	KindFork    Kind = 3
 	KindOpen    Kind = 4
 	KindConnect Kind = 5
+	KindEnforce Kind = 6 // enforce.h: a rule of the enforce config matched
 	KindDNS     Kind = 8 // intent.bpf.c
 	KindTLS     Kind = 9 // intent.bpf.c
 	// KindMax bounds per-kind counter arrays (EV_KIND_MAX).
@@ -40,6 +41,8 @@ func (k Kind) String() string {
 		return "open"
 	case KindConnect:
 		return "connect"
+	case KindEnforce:
+		return "enforce"
 	case KindDNS:
 		return "dns"
 	case KindTLS:
@@ -64,15 +67,19 @@ const (
 	SyscallOpenat2 = 2
 	SyscallOpen    = 3
 	SyscallCreat   = 4
+	// SyscallLSMFileOpen: seen by lsm/file_open, before the open completes;
+	// Ret is the verdict (0 or -EPERM), not an fd.
+	SyscallLSMFileOpen = 5
 )
 
 const (
-	hdrSize     = 32
-	execFixed   = hdrSize + 32
-	exitSize    = hdrSize + 8
-	forkSize    = hdrSize + 16
-	openFixed   = hdrSize + 16
-	connectSize = hdrSize + 32
+	hdrSize      = 32
+	execFixed    = hdrSize + 32
+	exitSize     = hdrSize + 8
+	forkSize     = hdrSize + 16
+	openFixed    = hdrSize + 16
+	connectSize  = hdrSize + 32
+	enforceFixed = hdrSize + 32
 )
 
 // ErrShort and ErrCorrupt classify decode failures for self-telemetry.
@@ -203,6 +210,8 @@ func Decode(b []byte) (Event, error) {
 		return nonNil(decodeOpen(h, b))
 	case KindConnect:
 		return nonNil(decodeConnect(h, b))
+	case KindEnforce:
+		return nonNil(decodeEnforce(h, b))
 	case KindDNS:
 		return nonNil(decodeDNS(h, b))
 	case KindTLS:
@@ -268,6 +277,60 @@ func decodeOpen(h Header, b []byte) (*Open, error) {
 	}
 	o.Path = cstring(b[openFixed : openFixed+n])
 	return o, nil
+}
+
+// Enforce targets (enforce_event.what).
+const (
+	EnforceOpen    = 1
+	EnforceConnect = 2
+)
+
+// Enforce actions (enforce_event.action).
+const (
+	EnforceAudit = 1 // monitor mode: would have been denied
+	EnforceDeny  = 2 // the LSM hook returned -EPERM
+	EnforceKill  = 3 // SIGKILL sent
+)
+
+// RuleAllowConnect is the rule id of "outside enforce.allow_connect".
+const RuleAllowConnect = 0xffffffff
+
+// Enforce is a rule of the receiver's enforce config matching a session
+// process's open (Path) or connect (Addr, Port).
+type Enforce struct {
+	Header
+	Rule   uint32
+	What   uint8
+	Action uint8
+	Port   uint16
+	Addr   netip.Addr // invalid for opens
+	Path   string
+}
+
+func decodeEnforce(h Header, b []byte) (*Enforce, error) {
+	if len(b) < enforceFixed {
+		return nil, ErrShort
+	}
+	e := &Enforce{
+		Header: h,
+		Rule:   le.Uint32(b[hdrSize:]),
+		What:   b[hdrSize+4],
+		Action: b[hdrSize+5],
+		Port:   le.Uint16(b[hdrSize+8:]),
+	}
+	raw := b[hdrSize+16 : hdrSize+32]
+	switch le.Uint16(b[hdrSize+6:]) {
+	case 2:
+		e.Addr = netip.AddrFrom4([4]byte(raw[:4]))
+	case 10:
+		e.Addr = netip.AddrFrom16([16]byte(raw)).Unmap()
+	}
+	n := int(le.Uint16(b[hdrSize+10:]))
+	if n > len(b)-enforceFixed {
+		return nil, fmt.Errorf("%w: enforce path claims %d bytes, %d left", ErrCorrupt, n, len(b)-enforceFixed)
+	}
+	e.Path = cstring(b[enforceFixed : enforceFixed+n])
+	return e, nil
 }
 
 func decodeConnect(h Header, b []byte) (*Connect, error) {

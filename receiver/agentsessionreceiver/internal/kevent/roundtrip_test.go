@@ -19,6 +19,9 @@ func TestRoundTrip(t *testing.T) {
 		&kevent.Connect{Header: withKind(h, kevent.KindConnect), Family: 2, Port: 53, Addr: netip.MustParseAddr("10.0.0.1"), SockType: 2},
 		&kevent.Exit{Header: withKind(h, kevent.KindExit), Status: 3 << 8},
 		&kevent.Fork{Header: withKind(h, kevent.KindFork), PPID: 6, PStart: 5},
+		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: 3, What: kevent.EnforceOpen, Action: kevent.EnforceDeny, Path: "/root/.ssh/id_rsa"},
+		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: kevent.RuleAllowConnect, What: kevent.EnforceConnect, Action: kevent.EnforceKill, Port: 443, Addr: netip.MustParseAddr("10.0.0.1")},
+		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: 1, What: kevent.EnforceConnect, Action: kevent.EnforceAudit, Port: 22, Addr: netip.MustParseAddr("2001:db8::2")},
 	} {
 		got, err := kevent.Decode(keventtest.Encode(ev))
 		require.NoError(t, err)

@@ -20,7 +20,7 @@ const (
 // hookNames are the agent.hook values per backend: the kernel program that
 // saw the event.
 type hookNames struct {
-	open    [kevent.SyscallCreat + 1]string
+	open    [kevent.SyscallLSMFileOpen + 1]string
 	connect string
 }
 
@@ -40,6 +40,8 @@ func hooksFor(backend string) hookNames {
 			kevent.SyscallOpenat2: tp + "openat2",
 			kevent.SyscallOpen:    tp + "open",
 			kevent.SyscallCreat:   tp + "creat",
+			// the record names its hook: lsm/file_open whatever the backend
+			kevent.SyscallLSMFileOpen: "lsm/file_open",
 		},
 		connect: tp + "connect",
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,9 @@ type Config struct {
 	BootID   string // /proc/sys/kernel/random/boot_id; read from ProcRoot when empty
 	HostName string // os.Hostname() when empty
 	Backend  string // BackendTracepoint or BackendLSM: names agent.hook
+	// EnforceRules names the rule ids of kernel enforcement records
+	// (agent.enforce.rule); unknown ids are shown as "rule-<id>".
+	EnforceRules map[uint32]string
 	// Grace is how long a session whose processes have all exited waits
 	// for late events before it ends.
 	Grace time.Duration
@@ -325,6 +329,8 @@ func (t *Tracker) Handle(ev kevent.Event) {
 		t.exit(e)
 	case *kevent.Open:
 		t.open(e)
+	case *kevent.Enforce:
+		t.enforce(e)
 	case *kevent.Connect:
 		t.connect(e)
 	case *kevent.DNS:
@@ -518,6 +524,51 @@ func (t *Tracker) connect(e *kevent.Connect) {
 	a.PutInt(semconv.ConnectResult, int64(e.Ret))
 	a.PutStr(semconv.Hook, t.hooks.connect)
 	t.putPeerName(p, a, e.Addr)
+}
+
+// enforceActions are the agent.enforce.action values per kernel action;
+// agent_score scores "deny" and "kill" as enforce.denied, "audit" (monitor
+// mode: would have been denied) as enforce.action.
+var enforceActions = [...]string{kevent.EnforceAudit: "audit", kevent.EnforceDeny: "deny", kevent.EnforceKill: "kill"}
+
+func (t *Tracker) enforce(e *kevent.Enforce) {
+	p := t.member(proctree.KeyOf(e.PID, e.Start), e.Time)
+	if p == nil {
+		return
+	}
+	lr, ok := t.eventLog(p, semconv.EventEnforce, e.Time, 5)
+	if !ok {
+		return
+	}
+	a := lr.Attributes()
+	rule, ok := t.cfg.EnforceRules[e.Rule]
+	if !ok {
+		rule = "rule-" + strconv.FormatUint(uint64(e.Rule), 10)
+	}
+	a.PutStr(semconv.EnforceRule, rule)
+	action := "unknown"
+	if int(e.Action) < len(enforceActions) && enforceActions[e.Action] != "" {
+		action = enforceActions[e.Action]
+	}
+	a.PutStr(semconv.EnforceAction, action)
+	switch e.What {
+	case kevent.EnforceOpen:
+		a.PutStr(semconv.FilePath, utf8Safe(path.Clean(e.Path)))
+		if t.cfg.Backend == BackendLSM {
+			a.PutStr(semconv.Hook, t.hooks.forOpen(kevent.SyscallLSMFileOpen))
+		} else {
+			// any of the open syscalls' exits; the record does not say which
+			a.PutStr(semconv.Hook, "tracepoint/syscalls/sys_exit_open*")
+		}
+	case kevent.EnforceConnect:
+		a.PutStr(semconv.NetworkPeerAddress, e.Addr.String())
+		a.PutInt(semconv.NetworkPeerPort, int64(e.Port))
+		if t.cfg.Backend == BackendLSM {
+			a.PutStr(semconv.Hook, t.hooks.connect)
+		} else {
+			a.PutStr(semconv.Hook, "tracepoint/syscalls/sys_enter_connect")
+		}
+	}
 }
 
 // member finds the process of an I/O event, adopting it through /proc if

@@ -73,6 +73,24 @@ func Encode(ev kevent.Event) []byte {
 		b = append(b, addr[:]...)
 		b = le.AppendUint16(b, e.SockType)
 		return append(b, 0, 0, 0, 0, 0, 0)
+	case *kevent.Enforce:
+		b := header(&e.Header, kevent.KindEnforce)
+		b = le.AppendUint32(b, e.Rule)
+		b = append(b, e.What, e.Action)
+		family, addr := uint16(0), [16]byte{}
+		if e.Addr.Is4() {
+			a4 := e.Addr.As4()
+			family = 2
+			copy(addr[:], a4[:])
+		} else if e.Addr.IsValid() {
+			family, addr = 10, e.Addr.As16()
+		}
+		b = le.AppendUint16(b, family)
+		b = le.AppendUint16(b, e.Port)
+		b = le.AppendUint16(b, uint16(len(e.Path)))
+		b = le.AppendUint32(b, 0)
+		b = append(b, addr[:]...)
+		return append(b, e.Path...)
 	case *kevent.DNS:
 		b := header(&e.Header, kevent.KindDNS)
 		b = le.AppendUint64(b, e.Conn)
