@@ -173,8 +173,7 @@ type anthropicFold struct {
 	opt    Options
 	r      Response
 	usage  anthropicUsage
-	blocks map[int]*anthropicBlockState
-	order  []int
+	blocks slots[int, anthropicBlockState]
 	done   bool
 }
 
@@ -204,7 +203,7 @@ type anthropicEvent struct {
 }
 
 func newAnthropicFold(ep Endpoint, opt Options) *anthropicFold {
-	return &anthropicFold{opt: opt, r: Response{Endpoint: ep}, blocks: map[int]*anthropicBlockState{}}
+	return &anthropicFold{opt: opt, r: Response{Endpoint: ep}}
 }
 
 func (f *anthropicFold) event(typ string, data []byte) {
@@ -226,7 +225,7 @@ func (f *anthropicFold) event(typ string, data []byte) {
 		if e.ContentBlock == nil {
 			return
 		}
-		b := f.block(e.Index)
+		b := f.blocks.get(e.Index)
 		if b == nil {
 			return
 		}
@@ -243,7 +242,7 @@ func (f *anthropicFold) event(typ string, data []byte) {
 		if e.Delta == nil || !f.opt.full() {
 			return
 		}
-		b := f.block(e.Index)
+		b := f.blocks.get(e.Index)
 		if b == nil {
 			return
 		}
@@ -268,27 +267,13 @@ func (f *anthropicFold) event(typ string, data []byte) {
 	}
 }
 
-func (f *anthropicFold) block(i int) *anthropicBlockState {
-	if b, ok := f.blocks[i]; ok {
-		return b
-	}
-	if len(f.blocks) >= maxBlocks {
-		return nil
-	}
-	b := &anthropicBlockState{}
-	f.blocks[i] = b
-	f.order = append(f.order, i)
-	return b
-}
-
 func (f *anthropicFold) result() *Response {
 	r := f.r
 	r.FinishReasons = append([]string(nil), f.r.FinishReasons...)
 	r.Partial = r.Partial || !f.done
 	f.usage.set(&r)
 	var text strings.Builder
-	for _, i := range f.order {
-		b := f.blocks[i]
+	for _, b := range f.blocks.inOrder() {
 		switch {
 		case b.typ == "text" && f.opt.full():
 			if text.Len() > 0 {

@@ -203,8 +203,7 @@ type chatFold struct {
 	opt   Options
 	r     Response
 	text  strings.Builder
-	calls map[[2]int]*chatCallState
-	order [][2]int
+	calls slots[[2]int, chatCallState]
 	done  bool
 	fin   bool
 }
@@ -215,7 +214,7 @@ type chatCallState struct {
 }
 
 func newChatFold(ep Endpoint, opt Options) *chatFold {
-	return &chatFold{opt: opt, r: Response{Endpoint: ep}, calls: map[[2]int]*chatCallState{}}
+	return &chatFold{opt: opt, r: Response{Endpoint: ep}}
 }
 
 func (f *chatFold) event(_ string, data []byte) {
@@ -256,15 +255,9 @@ func (f *chatFold) event(_ string, data []byte) {
 			}
 		}
 		for _, tc := range d.ToolCalls {
-			k := [2]int{ch.Index, tc.Index}
-			st, ok := f.calls[k]
-			if !ok {
-				if len(f.calls) >= maxBlocks {
-					continue
-				}
-				st = &chatCallState{}
-				f.calls[k] = st
-				f.order = append(f.order, k)
+			st := f.calls.get([2]int{ch.Index, tc.Index})
+			if st == nil {
+				continue
 			}
 			if tc.ID != "" {
 				st.id = tc.ID
@@ -283,8 +276,7 @@ func (f *chatFold) result() *Response {
 	r := f.r
 	r.FinishReasons = append([]string(nil), f.r.FinishReasons...)
 	r.Partial = r.Partial || !(f.done || f.fin)
-	for _, k := range f.order {
-		st := f.calls[k]
+	for _, st := range f.calls.inOrder() {
 		call := ToolCall{ID: st.id, Name: st.name}
 		toolInput(&call, st.args.String(), f.opt)
 		r.ToolCalls = append(r.ToolCalls, call)

@@ -215,8 +215,7 @@ func responsesResponse(ep Endpoint, body []byte, opt Options) (*Response, error)
 type responsesFold struct {
 	opt   Options
 	r     Response
-	items map[int]*responsesItemState
-	order []int
+	items slots[int, responsesItemState]
 	text  strings.Builder
 	final *responsesObj
 }
@@ -237,7 +236,7 @@ type responsesEvent struct {
 }
 
 func newResponsesFold(ep Endpoint, opt Options) *responsesFold {
-	return &responsesFold{opt: opt, r: Response{Endpoint: ep}, items: map[int]*responsesItemState{}}
+	return &responsesFold{opt: opt, r: Response{Endpoint: ep}}
 }
 
 func (f *responsesFold) event(typ string, data []byte) {
@@ -258,7 +257,7 @@ func (f *responsesFold) event(typ string, data []byte) {
 		if e.Item == nil {
 			return
 		}
-		st := f.item(e.OutputIndex)
+		st := f.items.get(e.OutputIndex)
 		if st == nil {
 			return
 		}
@@ -267,7 +266,7 @@ func (f *responsesFold) event(typ string, data []byte) {
 			st.args.Reset()
 		}
 	case "response.function_call_arguments.delta", "response.custom_tool_call_input.delta":
-		if st := f.item(e.OutputIndex); st != nil && f.opt.full() {
+		if st := f.items.get(e.OutputIndex); st != nil && f.opt.full() {
 			capped(&st.args, e.Delta, f.opt.maxText())
 		}
 	case "response.output_text.delta":
@@ -287,19 +286,6 @@ func (f *responsesFold) event(typ string, data []byte) {
 	}
 }
 
-func (f *responsesFold) item(i int) *responsesItemState {
-	if st, ok := f.items[i]; ok {
-		return st
-	}
-	if len(f.items) >= maxBlocks {
-		return nil
-	}
-	st := &responsesItemState{}
-	f.items[i] = st
-	f.order = append(f.order, i)
-	return st
-}
-
 func (f *responsesFold) result() *Response {
 	r := f.r
 	r.FinishReasons = append([]string(nil), f.r.FinishReasons...)
@@ -310,8 +296,7 @@ func (f *responsesFold) result() *Response {
 	}
 	// Cut short, or a final object without its output: use the folded
 	// items.
-	for _, i := range f.order {
-		st := f.items[i]
+	for _, st := range f.items.inOrder() {
 		tc, input, ok := st.item.call()
 		if !ok {
 			continue

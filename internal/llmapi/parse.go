@@ -17,6 +17,40 @@ var ErrNotJSON = errors.New("llmapi: body is not a JSON object")
 // while folding a stream; a hostile stream cannot grow state beyond it.
 const maxBlocks = 128
 
+// slots holds the per-index state of a streamed response (content blocks,
+// output items, tool calls) in first-seen order, at most maxBlocks of them,
+// so a hostile stream cannot grow it.
+type slots[K comparable, V any] struct {
+	m     map[K]*V
+	order []K
+}
+
+// get returns the state of k, created on first sight; nil once full.
+func (s *slots[K, V]) get(k K) *V {
+	if v, ok := s.m[k]; ok {
+		return v
+	}
+	if len(s.m) >= maxBlocks {
+		return nil
+	}
+	if s.m == nil {
+		s.m = map[K]*V{}
+	}
+	v := new(V)
+	s.m[k] = v
+	s.order = append(s.order, k)
+	return v
+}
+
+// inOrder returns the states in the order their indexes first appeared.
+func (s *slots[K, V]) inOrder() []*V {
+	out := make([]*V, len(s.order))
+	for i, k := range s.order {
+		out[i] = s.m[k]
+	}
+	return out
+}
+
 // ParseRequest extracts what the request body of a call to ep tells.
 func ParseRequest(ep Endpoint, body []byte, opt Options) (*Request, error) {
 	r := &Request{Endpoint: ep, Model: ep.Model, Stream: ep.Stream}
