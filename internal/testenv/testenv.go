@@ -5,6 +5,8 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -22,3 +24,23 @@ func RequireRoot(tb testing.TB) {
 
 // InCI reports whether the tests run under CI, where nothing may skip.
 func InCI() bool { return os.Getenv("CI") == "true" }
+
+// AgentExecutable copies the program src (a path, or a name looked up in
+// PATH) into a test temp dir as name, and returns its path: an "agent" that a
+// matcher on a name no real program has can pick out of the host's processes.
+func AgentExecutable(tb testing.TB, src, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dst := filepath.Join(tb.TempDir(), name)
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return dst
+}

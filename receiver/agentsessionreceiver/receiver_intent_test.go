@@ -117,7 +117,7 @@ func TestKernelDNS(t *testing.T) {
 		c.DNS.QueryTimeout = 400 * time.Millisecond
 	}, agent)
 
-	py := copyBinary(t, "/usr/bin/python3", agent)
+	py := testenv.AgentExecutable(t, "/usr/bin/python3", agent)
 	script := `
 import socket, struct, sys
 srv, port = sys.argv[1], int(sys.argv[2])

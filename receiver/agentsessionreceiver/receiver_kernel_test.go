@@ -125,16 +125,6 @@ func str(m pcommon.Map, k string) string {
 	return v.AsString()
 }
 
-// copyBinary puts src under a unique name: the matcher picks it out by name.
-func copyBinary(t *testing.T, src, name string) string {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(p, b, 0o755))
-	return p
-}
-
 func listen(t *testing.T) int {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -160,7 +150,7 @@ func TestKernelSession(t *testing.T) {
 	work := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(work, "notes"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(work, "notes", "plan.md"), []byte("x"), 0o600))
-	bin := copyBinary(t, "/bin/bash", agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	// A child shell that runs cat: agent → bash (fork) → cat (exec).
 	script := "cat notes/plan.md >/dev/null; exec 3<>/dev/tcp/127.0.0.1/" + strconv.Itoa(port) +
 		"; ( cat /usr/lib/os-release >/dev/null; sh -c 'exit 4' ); exit 5"
@@ -266,7 +256,7 @@ func TestKernelSession(t *testing.T) {
 func TestKernelAdoptRunningAgent(t *testing.T) {
 	testenv.RequireRoot(t)
 	const agent = "aw-rt-running"
-	bin := copyBinary(t, "/bin/bash", agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	release := filepath.Join(t.TempDir(), "go")
 	cmd := exec.Command(bin, "-c", `sleep 60 & child=$!; while [ ! -e "$1" ]; do sleep 0.05; done; kill $child; wait; exit 3`, agent, release)
 	require.NoError(t, cmd.Start())

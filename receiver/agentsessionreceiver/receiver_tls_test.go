@@ -134,7 +134,7 @@ func testTLSClient(t *testing.T, agent, clientName, client, flag, code string) {
 	api := startFakeAnthropic(t)
 	h := startReceiverWith(t, func(c *Config) { c.TLS.Capture = "full" }, agent)
 
-	bin := copyBinary(t, "/bin/bash", agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	cmd := exec.Command(bin, "-c", `"$@"; echo done`, agent, client, flag, code, strconv.Itoa(api.port))
 	cmd.Env = append(os.Environ(), "KEY="+testAPIKey, "BODY="+requestBody)
 	out, err := cmd.CombinedOutput()

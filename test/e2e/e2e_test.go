@@ -187,10 +187,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// The agent: bash under a unique name, so the matcher picks it out.
 	dir := t.TempDir()
-	agent := filepath.Join(dir, "aw-e2e-agent")
-	bash, err := os.ReadFile("/bin/bash")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(agent, bash, 0o755))
+	agent := testenv.AgentExecutable(t, "/bin/bash", "aw-e2e-agent")
 	home := filepath.Join(dir, "home")
 	require.NoError(t, os.MkdirAll(filepath.Join(home, ".aws"), 0o700))
 	require.NoError(t, os.WriteFile(filepath.Join(home, ".aws", "credentials"),

@@ -95,7 +95,7 @@ func TestEnforceKillOnTracepoints(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 
-	cmd := exec.Command(agentBinary(t, agent), "-c", `read -r l < "$1"; echo survived`, "_", secret)
+	cmd := exec.Command(testenv.AgentExecutable(t, "/bin/bash", agent), "-c", `read -r l < "$1"; echo survived`, "_", secret)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "the agent must die: %v %s", err, out)

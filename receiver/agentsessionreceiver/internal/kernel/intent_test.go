@@ -52,10 +52,7 @@ func TestKernelDNSRecords(t *testing.T) {
 	defer tr.Close()
 
 	srv := startEchoDNS(t)
-	py := filepath.Join(t.TempDir(), agent)
-	b, err := os.ReadFile("/usr/bin/python3")
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(py, b, 0o755))
+	py := testenv.AgentExecutable(t, "/usr/bin/python3", agent)
 	script := `
 import socket, sys
 q = bytes.fromhex("abcd01000001000000000000") + b"\x07example\x03com\x00\x00\x01\x00\x01"

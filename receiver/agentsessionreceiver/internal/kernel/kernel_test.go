@@ -31,16 +31,6 @@ func testOptions(agent string) Options {
 	}
 }
 
-// agentBinary copies bash under a unique name: the kernel matches its comm.
-func agentBinary(t *testing.T, name string) string {
-	t.Helper()
-	src, err := os.ReadFile("/bin/bash")
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), name)
-	require.NoError(t, os.WriteFile(p, src, 0o755))
-	return p
-}
-
 // collect reads records until stop returns true or the timeout passes.
 func collect(t *testing.T, tr *Tracer, timeout time.Duration, stop func(kevent.Event) bool) (evs []kevent.Event, raw int) {
 	t.Helper()
@@ -94,7 +84,7 @@ func TestKernelPipeline(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(work, "sub", "secret.txt"), []byte("x"), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(work, "sub", "node_modules", "pkg", "index.js"), []byte("x"), 0o600))
 
-	bin := agentBinary(t, agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	script := strings.Join([]string{
 		"cat sub/secret.txt >/dev/null",
 		"cat /usr/lib/os-release >/dev/null 2>&1",
@@ -198,7 +188,7 @@ func TestKernelOddPaths(t *testing.T) {
 	odd := filepath.Join(work, "bad-\xff\xfe-name")
 	require.NoError(t, os.WriteFile(odd, []byte("x"), 0o600))
 
-	bin := agentBinary(t, agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	script := `cat "$1" >/dev/null; cat "$2" >/dev/null; exec 4<"$2"; rm -f "$2"; cat /proc/self/fd/4 >/dev/null 2>&1; exit 0`
 	cmd := exec.Command(bin, "-c", script, agent, filepath.Join(deep, "f"), odd)
 	require.NoError(t, cmd.Start())
@@ -240,7 +230,7 @@ func TestKernelRingBufferFullIsCounted(t *testing.T) {
 
 	work := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(work, "f"), []byte("x"), 0o600))
-	bin := agentBinary(t, agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	// Nobody reads the ring buffer meanwhile: 500 opens cannot fit in a page.
 	cmd := exec.Command(bin, "-c", `for i in $(seq 500); do exec 3<f; exec 3<&-; done`)
 	cmd.Dir = work

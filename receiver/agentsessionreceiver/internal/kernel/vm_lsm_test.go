@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/agentwatch/agentwatch/internal/testenv"
 	"github.com/agentwatch/agentwatch/internal/vmtest"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
 )
@@ -104,7 +105,7 @@ func TestVMEnforceDeniesSessionOnly(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 
-	out := f.agentScript(t, agentBinary(t, agent))
+	out := f.agentScript(t, testenv.AgentExecutable(t, "/bin/bash", agent))
 	require.Contains(t, out, "open=fail")
 	require.Contains(t, out, "connect=fail")
 	require.Contains(t, out, "Operation not permitted", "the LSM hook denies with EPERM")
@@ -160,7 +161,7 @@ func TestVMEnforceAllowConnect(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 
-	out := f.agentScript(t, agentBinary(t, agent))
+	out := f.agentScript(t, testenv.AgentExecutable(t, "/bin/bash", agent))
 	require.Contains(t, out, "open=ok")
 	require.Contains(t, out, "connect=fail")
 	c, err := net.Dial("tcp4", f.ln.Addr().String())
@@ -184,7 +185,7 @@ func TestVMMonitorDeniesNothing(t *testing.T) {
 	require.NoError(t, err)
 	defer tr.Close()
 
-	out := f.agentScript(t, agentBinary(t, agent))
+	out := f.agentScript(t, testenv.AgentExecutable(t, "/bin/bash", agent))
 	require.Contains(t, out, "open=ok")
 	require.Contains(t, out, "connect=ok")
 	var audits int
@@ -217,7 +218,7 @@ func TestVMLSMMatchesTracepoints(t *testing.T) {
 	f := newEnforceFixture(t)
 	// One binary for both runs: its path and name appear in the records.
 	const agent = "aw-vm-parity"
-	bin := agentBinary(t, agent)
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	run := func(backend string) []string {
 		o := testOptions(agent)
 		o.Hooks = backend

@@ -3,7 +3,6 @@ package session
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -12,36 +11,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
+	"github.com/agentwatch/agentwatch/internal/testenv"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/matcher"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/proctree"
 )
-
-// copyBinary copies the program that `name` resolves to into dir as
-// newName: a test agent with a name no real program has.
-func copyBinary(t *testing.T, name, dir, newName string) string {
-	t.Helper()
-	src, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(dir, newName)
-	if err := os.WriteFile(dst, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
 
 // A real agent already running when the receiver starts: a shell copied
 // under a test name, running two sleeps. The scan must find it, its
 // children, and put them in one session with the right tree.
 func TestScanProcReal(t *testing.T) {
 	dir := t.TempDir()
-	agent := copyBinary(t, "sh", dir, "aw-test-agent")
+	agent := testenv.AgentExecutable(t, "sh", "aw-test-agent")
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Fatal(err)
