@@ -1,72 +1,57 @@
-package kevent
+package kevent_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent/keventtest"
 )
 
-func hdr(kind Kind, flags uint16, pid uint32) []byte {
-	b := make([]byte, hdrSize)
-	b[0] = byte(kind)
-	b[1] = Version
-	binary.LittleEndian.PutUint16(b[2:], flags)
-	binary.LittleEndian.PutUint32(b[4:], pid)
-	binary.LittleEndian.PutUint32(b[8:], pid+1)
-	binary.LittleEndian.PutUint64(b[16:], 1000)
-	binary.LittleEndian.PutUint64(b[24:], 500)
-	return b
+// Offsets in the wire format (bpf/events.h) that the corruption cases patch.
+const (
+	hdrSize      = 32
+	versionAt    = 1
+	execArgsLen  = hdrSize + 28
+	openFixedLen = hdrSize + 16
+)
+
+func hdr(kind kevent.Kind, flags uint16, pid uint32) kevent.Header {
+	return kevent.Header{Kind: kind, Version: kevent.Version, Flags: flags, PID: pid, TID: pid + 1, Time: 1000, Start: 500}
 }
 
-func execRecord(exe, filename string, args []byte, cwd string) []byte {
-	b := hdr(KindExec, FlagExecMatched, 42)
-	fixed := make([]byte, 32)
-	binary.LittleEndian.PutUint32(fixed[0:], 1)
-	binary.LittleEndian.PutUint32(fixed[4:], 1000)
-	binary.LittleEndian.PutUint32(fixed[8:], 0)
-	binary.LittleEndian.PutUint64(fixed[16:], 7)
-	binary.LittleEndian.PutUint16(fixed[24:], uint16(len(exe)))
-	binary.LittleEndian.PutUint16(fixed[26:], uint16(len(filename)))
-	binary.LittleEndian.PutUint16(fixed[28:], uint16(len(args)))
-	binary.LittleEndian.PutUint16(fixed[30:], uint16(len(cwd)))
-	b = append(b, fixed...)
-	b = append(b, exe...)
-	b = append(b, filename...)
-	b = append(b, args...)
-	return append(b, cwd...)
+func execRecord(exe, filename string, args []string, cwd string) []byte {
+	return keventtest.Encode(&kevent.Exec{Header: hdr(kevent.KindExec, kevent.FlagExecMatched, 42),
+		PPID: 1, UID: 1000, PStart: 7, Exe: exe, Filename: filename, Args: args, Cwd: cwd})
 }
 
 func openRecord(path string, ret int32) []byte {
-	b := hdr(KindOpen, FlagPathRaw, 42)
-	fixed := make([]byte, 16)
-	binary.LittleEndian.PutUint32(fixed[0:], uint32(ret))
-	binary.LittleEndian.PutUint32(fixed[4:], 0o101)
-	binary.LittleEndian.PutUint16(fixed[12:], uint16(len(path)))
-	binary.LittleEndian.PutUint16(fixed[14:], SyscallOpenat)
-	return append(append(b, fixed...), path...)
+	return keventtest.Encode(&kevent.Open{Header: hdr(kevent.KindOpen, kevent.FlagPathRaw, 42),
+		Ret: ret, OpenFlags: 0o101, Syscall: kevent.SyscallOpenat, Path: path})
 }
 
-func connectRecord(family uint16, addr []byte, port uint16) []byte {
-	b := hdr(KindConnect, 0, 42)
-	fixed := make([]byte, 32)
-	binary.LittleEndian.PutUint32(fixed[0:], uint32(0xffffff8d)) // -115 EINPROGRESS
-	binary.LittleEndian.PutUint16(fixed[4:], family)
-	binary.LittleEndian.PutUint16(fixed[6:], port)
-	copy(fixed[8:24], addr)
-	binary.LittleEndian.PutUint16(fixed[24:], 1)
-	return append(b, fixed...)
+func connectRecord(family uint16, addr netip.Addr, port uint16) []byte {
+	return keventtest.Encode(&kevent.Connect{Header: hdr(kevent.KindConnect, 0, 42),
+		Ret: -115, Family: family, Port: port, Addr: addr, SockType: 1})
+}
+
+func exitRecord(status uint32) []byte {
+	return keventtest.Encode(&kevent.Exit{Header: hdr(kevent.KindExit, 0, 9), Status: status})
+}
+
+func forkRecord() []byte {
+	return keventtest.Encode(&kevent.Fork{Header: hdr(kevent.KindFork, 0, 10), PPID: 9})
 }
 
 func TestDecodeExec(t *testing.T) {
-	rec := execRecord("/usr/bin/curl", "curl", []byte("curl\x00-d\x00@x\x00"), "/home/u/proj")
-	ev, err := Decode(rec)
+	ev, err := kevent.Decode(execRecord("/usr/bin/curl", "curl", []string{"curl", "-d", "@x"}, "/home/u/proj"))
 	require.NoError(t, err)
-	e := ev.(*Exec)
+	e := ev.(*kevent.Exec)
 	require.Equal(t, uint32(42), e.PID)
-	require.Equal(t, uint16(FlagExecMatched), e.Flags)
+	require.Equal(t, uint16(kevent.FlagExecMatched), e.Flags)
 	require.Equal(t, uint32(1), e.PPID)
 	require.Equal(t, uint32(1000), e.UID)
 	require.Equal(t, uint64(7), e.PStart)
@@ -77,75 +62,68 @@ func TestDecodeExec(t *testing.T) {
 }
 
 func TestDecodeOpenConnectExitFork(t *testing.T) {
-	ev, err := Decode(openRecord("/home/u/.aws/credentials", 3))
+	ev, err := kevent.Decode(openRecord("/home/u/.aws/credentials", 3))
 	require.NoError(t, err)
-	o := ev.(*Open)
+	o := ev.(*kevent.Open)
 	require.Equal(t, "/home/u/.aws/credentials", o.Path)
 	require.Equal(t, int32(3), o.Ret)
 	require.Equal(t, uint32(0o101), o.OpenFlags)
-	require.Equal(t, uint16(FlagPathRaw), o.Flags)
+	require.Equal(t, uint16(kevent.FlagPathRaw), o.Flags)
 
-	mapped := netip.MustParseAddr("::ffff:10.1.2.3").As16()
 	for _, tc := range []struct {
 		family uint16
-		addr   []byte
+		addr   netip.Addr
 		want   string
 	}{
-		{2, []byte{127, 0, 0, 1}, "127.0.0.1"},
-		{10, mapped[:], "10.1.2.3"},
-		{10, netip.MustParseAddr("2001:db8::1").AsSlice(), "2001:db8::1"},
+		{2, netip.MustParseAddr("127.0.0.1"), "127.0.0.1"},
+		{10, netip.MustParseAddr("::ffff:10.1.2.3"), "10.1.2.3"},
+		{10, netip.MustParseAddr("2001:db8::1"), "2001:db8::1"},
 	} {
-		ev, err := Decode(connectRecord(tc.family, tc.addr, 8443))
+		ev, err := kevent.Decode(connectRecord(tc.family, tc.addr, 8443))
 		require.NoError(t, err)
-		c := ev.(*Connect)
+		c := ev.(*kevent.Connect)
 		require.Equal(t, tc.want, c.Addr.String())
 		require.Equal(t, uint16(8443), c.Port)
 		require.Equal(t, int32(-115), c.Ret)
 	}
 
-	exit := append(hdr(KindExit, 0, 9), 0, 7, 0, 0, 0, 0, 0, 0) // status 7<<8
-	ev, err = Decode(exit)
+	ev, err = kevent.Decode(exitRecord(7 << 8))
 	require.NoError(t, err)
-	code, sig := ev.(*Exit).Code()
+	code, sig := ev.(*kevent.Exit).Code()
 	require.Equal(t, 7, code)
 	require.Zero(t, sig)
-	killed := append(hdr(KindExit, 0, 9), 9, 0, 0, 0, 0, 0, 0, 0) // SIGKILL
-	ev, err = Decode(killed)
+	ev, err = kevent.Decode(exitRecord(9)) // SIGKILL
 	require.NoError(t, err)
-	code, sig = ev.(*Exit).Code()
+	code, sig = ev.(*kevent.Exit).Code()
 	require.Equal(t, 137, code)
 	require.Equal(t, 9, sig)
 
-	fork := append(hdr(KindFork, 0, 10), make([]byte, 16)...)
-	binary.LittleEndian.PutUint32(fork[hdrSize:], 9)
-	ev, err = Decode(fork)
+	ev, err = kevent.Decode(forkRecord())
 	require.NoError(t, err)
-	require.Equal(t, uint32(9), ev.(*Fork).PPID)
+	require.Equal(t, uint32(9), ev.(*kevent.Fork).PPID)
 }
 
 func TestDecodeRejectsBadRecords(t *testing.T) {
-	good := execRecord("/bin/sh", "sh", []byte("sh\x00"), "/")
-	badLen := append([]byte(nil), good...)
-	binary.LittleEndian.PutUint16(badLen[hdrSize+28:], 60000)
-	badVersion := append([]byte(nil), good...)
-	badVersion[1] = 99
+	good := execRecord("/bin/sh", "sh", []string{"sh"}, "/")
+	badLen := patch(patch(good, execArgsLen, 0x60), execArgsLen+1, 0xea) // 60000 bytes of argv
+	header := exitRecord(0)[:hdrSize:hdrSize]                            // a bare header; patch copies it
 	for name, tc := range map[string]struct {
 		rec  []byte
 		want error
 	}{
-		"empty":            {nil, ErrShort},
-		"header only exec": {hdr(KindExec, 0, 1), ErrShort},
-		"exec lengths lie": {badLen, ErrCorrupt},
-		"version":          {badVersion, ErrCorrupt},
-		"unknown kind":     {hdr(Kind(77), 0, 1), ErrCorrupt},
-		"short connect":    {connectRecord(2, []byte{1, 2, 3, 4}, 1)[:40], ErrShort},
-		"connect family":   {connectRecord(1, nil, 1), ErrCorrupt},
-		"open path lies":   {openRecord("/x", 0)[:openFixed+1], ErrCorrupt},
-		"short exit":       {hdr(KindExit, 0, 1), ErrShort},
-		"short fork":       {hdr(KindFork, 0, 1), ErrShort},
+		"empty":            {nil, kevent.ErrShort},
+		"header only exec": {patch(header, 0, byte(kevent.KindExec)), kevent.ErrShort},
+		"exec lengths lie": {badLen, kevent.ErrCorrupt},
+		"version":          {patch(good, versionAt, 99), kevent.ErrCorrupt},
+		"unknown kind":     {patch(header, 0, 77), kevent.ErrCorrupt},
+		"short connect":    {connectRecord(2, netip.MustParseAddr("1.2.3.4"), 1)[:40], kevent.ErrShort},
+		"connect family":   {connectRecord(1, netip.MustParseAddr("1.2.3.4"), 1), kevent.ErrCorrupt},
+		"open path lies":   {openRecord("/x", 0)[:openFixedLen+1], kevent.ErrCorrupt},
+		"short exit":       {header, kevent.ErrShort},
+		"short fork":       {patch(header, 0, byte(kevent.KindFork)), kevent.ErrShort},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Decode(tc.rec)
+			_, err := kevent.Decode(tc.rec)
 			require.Error(t, err)
 			require.True(t, errors.Is(err, tc.want), "got %v, want %v", err, tc.want)
 		})
@@ -153,39 +131,39 @@ func TestDecodeRejectsBadRecords(t *testing.T) {
 }
 
 func TestSplitArgs(t *testing.T) {
-	require.Nil(t, SplitArgs(nil))
-	require.Nil(t, SplitArgs([]byte{0}))
-	require.Equal(t, []string{"a", "", "b"}, SplitArgs([]byte("a\x00\x00b\x00")))
-	require.Equal(t, []string{"a", "b"}, SplitArgs([]byte("a\x00b"))) // truncated: no final NUL
-	require.Equal(t, []string{"\xff\xfe"}, SplitArgs([]byte("\xff\xfe\x00")))
+	require.Nil(t, kevent.SplitArgs(nil))
+	require.Nil(t, kevent.SplitArgs([]byte{0}))
+	require.Equal(t, []string{"a", "", "b"}, kevent.SplitArgs([]byte("a\x00\x00b\x00")))
+	require.Equal(t, []string{"a", "b"}, kevent.SplitArgs([]byte("a\x00b"))) // truncated: no final NUL
+	require.Equal(t, []string{"\xff\xfe"}, kevent.SplitArgs([]byte("\xff\xfe\x00")))
 }
 
 func FuzzDecode(f *testing.F) {
-	f.Add(execRecord("/bin/sh", "sh", []byte("sh\x00-c\x00x\x00"), "/tmp"))
+	f.Add(execRecord("/bin/sh", "sh", []string{"sh", "-c", "x"}, "/tmp"))
 	f.Add(openRecord("/etc/passwd", -2))
-	f.Add(connectRecord(10, make([]byte, 16), 53))
-	f.Add(append(hdr(KindExit, 0, 1), make([]byte, 8)...))
-	f.Add(append(hdr(KindFork, 0, 1), make([]byte, 16)...))
+	f.Add(connectRecord(10, netip.IPv6Unspecified(), 53))
+	f.Add(exitRecord(0))
+	f.Add(forkRecord())
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := Decode(b)
+		ev, err := kevent.Decode(b)
 		if err != nil {
 			if ev != nil {
 				t.Fatalf("event with error: %v", err)
 			}
 			return
 		}
-		if ev.Hdr().Version != Version {
+		if ev.Hdr().Version != kevent.Version {
 			t.Fatalf("accepted version %d", ev.Hdr().Version)
 		}
 	})
 }
 
 func BenchmarkDecodeExec(b *testing.B) {
-	rec := execRecord("/usr/bin/curl", "/usr/bin/curl", []byte("curl\x00--data-binary\x00@/home/u/.aws/credentials\x00http://127.0.0.1:9999/\x00"), "/home/u/proj")
+	rec := execRecord("/usr/bin/curl", "/usr/bin/curl", []string{"curl", "--data-binary", "@/home/u/.aws/credentials", "http://127.0.0.1:9999/"}, "/home/u/proj")
 	b.ReportAllocs()
 	b.SetBytes(int64(len(rec)))
 	for b.Loop() {
-		if _, err := Decode(rec); err != nil {
+		if _, err := kevent.Decode(rec); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -196,7 +174,7 @@ func BenchmarkDecodeOpen(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(rec)))
 	for b.Loop() {
-		if _, err := Decode(rec); err != nil {
+		if _, err := kevent.Decode(rec); err != nil {
 			b.Fatal(err)
 		}
 	}
