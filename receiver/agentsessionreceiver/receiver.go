@@ -252,7 +252,7 @@ type telemetry struct {
 	events       metric.Int64Counter
 	decodeErrors metric.Int64Counter
 	reg          metric.Registration
-	kindAttrs    [kevent.KindMax]metric.AddOption
+	kindAttrs    [kevent.KindMax]metric.MeasurementOption // made once: Add and Observe share them
 }
 
 func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker *session.Tracker, backend string) (*telemetry, error) {
@@ -299,8 +299,8 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 	t.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		if c, err := tracer.Counters(); err == nil {
 			for k, d := range c.Drops {
-				if kevent.Kind(k).String() != fmt.Sprintf("kind(%d)", k) {
-					o.ObserveInt64(drops, int64(d), metric.WithAttributes(attribute.String("kind", kevent.Kind(k).String())))
+				if kevent.Kind(k).Known() {
+					o.ObserveInt64(drops, int64(d), t.kindAttrs[k])
 				}
 			}
 			o.ObserveInt64(noise, int64(c.NoiseDropped))

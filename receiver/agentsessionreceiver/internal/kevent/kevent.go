@@ -29,24 +29,23 @@ const (
 	KindMax = 16
 )
 
+var kindNames = [KindMax]string{
+	KindExec:    "exec",
+	KindExit:    "exit",
+	KindFork:    "fork",
+	KindOpen:    "open",
+	KindConnect: "connect",
+	KindEnforce: "enforce",
+	KindDNS:     "dns",
+	KindTLS:     "tls",
+}
+
+// Known reports whether k is a kind the kernel programs emit.
+func (k Kind) Known() bool { return int(k) < len(kindNames) && kindNames[k] != "" }
+
 func (k Kind) String() string {
-	switch k {
-	case KindExec:
-		return "exec"
-	case KindExit:
-		return "exit"
-	case KindFork:
-		return "fork"
-	case KindOpen:
-		return "open"
-	case KindConnect:
-		return "connect"
-	case KindEnforce:
-		return "enforce"
-	case KindDNS:
-		return "dns"
-	case KindTLS:
-		return "tls"
+	if k.Known() {
+		return kindNames[k]
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }

@@ -179,3 +179,11 @@ func BenchmarkDecodeOpen(b *testing.B) {
 		}
 	}
 }
+
+func TestKindNames(t *testing.T) {
+	require.True(t, kevent.KindDNS.Known())
+	require.Equal(t, "dns", kevent.KindDNS.String())
+	require.False(t, kevent.Kind(0).Known())
+	require.False(t, kevent.Kind(200).Known())
+	require.Equal(t, "kind(200)", kevent.Kind(200).String())
+}
