@@ -44,3 +44,29 @@ func AgentExecutable(tb testing.TB, src, name string) string {
 	}
 	return dst
 }
+
+// ClientsDir is where `make clients` installs the real TLS clients the
+// tests run (pinned npm packages); AGENTWATCH_CLIENTS overrides it.
+func ClientsDir() string {
+	if d := os.Getenv("AGENTWATCH_CLIENTS"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "agentwatch", "clients")
+}
+
+// Bun returns the Bun executable `make clients` installed (Bun carries
+// BoringSSL compiled in and stripped, like Claude Code's native build). It
+// skips without it, and fails under CI, which installs it.
+func Bun(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(ClientsDir(), "node_modules", "@oven", "bun-linux-x64", "bin", "bun")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	if InCI() {
+		tb.Fatalf("CI=true: the Bun client is missing at %s; .ci/run installs it with `make clients`", path)
+	}
+	tb.Skipf("Bun is not installed at %s; run `make clients` (npm) to install the pinned test clients", path)
+	return ""
+}

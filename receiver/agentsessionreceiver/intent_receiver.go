@@ -86,7 +86,7 @@ func newIntentRunner(ts component.TelemetrySettings, tracer *kernel.Tracer, tls 
 				v = 1
 			}
 			at := metric.WithAttributes(attribute.String("target", tg.Path))
-			o.ObserveInt64(targets, v, at)
+			o.ObserveInt64(targets, v, metric.WithAttributes(attribute.String("target", tg.Path), attribute.String("found_by", tg.Discovery)))
 			o.ObserveInt64(fires, int64(tg.Fires), at)
 		}
 		if c, err := tracer.IntentCounters(); err == nil {

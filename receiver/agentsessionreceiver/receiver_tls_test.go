@@ -45,20 +45,8 @@ func startFakeAnthropic(t *testing.T) *fakeAnthropic {
 	t.Helper()
 	stream, err := os.ReadFile("../../internal/llmapi/testdata/anthropic_stream.sse")
 	require.NoError(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "api.anthropic.com"},
-		DNSNames: []string{"api.anthropic.com"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
-	require.NoError(t, err)
-	f := &fakeAnthropic{port: ln.Addr().(*net.TCPAddr).Port}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := &fakeAnthropic{}
+	f.port = serveTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		f.mu.Lock()
 		f.seen = append(f.seen, r.Header.Clone())
@@ -74,10 +62,30 @@ func startFakeAnthropic(t *testing.T) *fakeAnthropic {
 			io.WriteString(w, ev)
 			w.(http.Flusher).Flush()
 		}
-	})}
+	}))
+	return f
+}
+
+// serveTLS serves h over HTTP/1.1 on a loopback port with a self-signed
+// certificate for api.anthropic.com and 127.0.0.1, until the test ends.
+func serveTLS(t *testing.T, h http.Handler) int {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "api.anthropic.com"},
+		DNSNames: []string{"api.anthropic.com"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	ln, err := tls.Listen("tcp4", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	require.NoError(t, err)
+	srv := &http.Server{Handler: h}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return f
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 const requestBody = `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,` +
@@ -116,6 +124,18 @@ setTimeout(() => {
 }, 1500);
 `
 
+// Bun's fetch over its BoringSSL, which has no symbols: the probes sit
+// where BoringSSL discovery put them.
+const bunClient = `
+await new Promise(r => setTimeout(r, 1500));
+const res = await fetch("https://127.0.0.1:" + process.argv.at(-1) + "/v1/messages", {
+  method: "POST", body: process.env.BODY, tls: {rejectUnauthorized: false},
+  headers: {"host": "api.anthropic.com", "x-api-key": process.env.KEY,
+    "anthropic-version": "2023-06-01", "content-type": "application/json"}});
+const data = await res.text();
+if (res.status !== 200 || !data.includes("tool_use")) { console.error(res.status, data.slice(0, 200)); process.exit(1); }
+`
+
 func TestKernelTLSPython(t *testing.T) {
 	testTLSClient(t, "aw-rt-tlspy", "python3", "/usr/bin/python3", "-c", pythonClient)
 }
@@ -124,6 +144,10 @@ func TestKernelTLSNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	require.NoError(t, err, "node (v20, static OpenSSL) is part of the test environment")
 	testTLSClient(t, "aw-rt-tlsnode", "node", node, "-e", nodeClient)
+}
+
+func TestKernelTLSBun(t *testing.T) {
+	testTLSClient(t, "aw-rt-tlsbun", "bun", testenv.Bun(t), "-e", bunClient)
 }
 
 // testTLSClient runs a client as the child of a session's agent (a copy of

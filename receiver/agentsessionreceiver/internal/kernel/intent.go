@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	awbpf "github.com/agentwatch/agentwatch/bpf"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/boringssl"
 )
 
 // The intent layer (bpf/intent.bpf.c): DNS messages of session processes
@@ -75,8 +77,11 @@ type TLSTarget struct {
 	Index    int    // attach cookie; -1 when refused
 	Attached bool
 	Symbols  []string // functions probed
-	Reason   string   // why refused
-	Fires    uint64   // entry probe hits, all processes (set by TLSTargets)
+	// Discovery says how they were found: "dynamic symbols", "symbol
+	// table" or "BoringSSL error-site fingerprint".
+	Discovery string
+	Reason    string // why refused
+	Fires     uint64 // entry probe hits, all processes (set by TLSTargets)
 }
 
 // IntentCounters are the intent layer's kernel counters.
@@ -286,8 +291,8 @@ func (t *Tracer) examine(open, shown, kind string) {
 	if len(is.checked) < maxTargetCache {
 		is.checked[id] = tg
 	}
-	syms, reason := sslSymbols(open)
-	if len(syms) == 0 {
+	probes, how, reason := sslProbes(open)
+	if len(probes) == 0 {
 		tg.Reason = reason
 		// Executables without TLS code are the common case: debug level.
 		lvl := t.logger.Debug
@@ -313,10 +318,11 @@ func (t *Tracer) examine(open, shown, kind string) {
 	var links []link.Link
 	var attachErr error
 	for _, fn := range sslFuncs {
-		if !contains(syms, fn.name) {
+		i := slices.IndexFunc(probes, func(p sslProbe) bool { return p.name == fn.name })
+		if i < 0 {
 			continue
 		}
-		uo := &link.UprobeOptions{Cookie: uint64(tg.Index)}
+		uo := &link.UprobeOptions{Cookie: uint64(tg.Index), Address: probes[i].offset}
 		l1, err := ex.Uprobe(fn.name, fn.entry(&is.objs.IntentPrograms), uo)
 		if err != nil {
 			attachErr = errors.Join(attachErr, fmt.Errorf("%s: %w", fn.name, err))
@@ -338,65 +344,67 @@ func (t *Tracer) examine(open, shown, kind string) {
 		t.logger.Warn("TLS target refused", zap.String("path", shown), zap.String("kind", kind), zap.Error(attachErr))
 		return
 	}
-	fields := []zap.Field{zap.String("path", shown), zap.String("kind", kind), zap.Strings("functions", tg.Symbols)}
+	tg.Discovery = how
+	fields := []zap.Field{zap.String("path", shown), zap.String("kind", kind), zap.Strings("functions", tg.Symbols), zap.String("found_by", how)}
+	for _, p := range probes {
+		if p.offset != 0 {
+			fields = append(fields, zap.String(p.name, fmt.Sprintf("file offset %#x", p.offset)))
+		}
+	}
 	if attachErr != nil {
 		fields = append(fields, zap.NamedError("partial", attachErr))
 	}
 	t.logger.Info("TLS target attached", fields...)
 }
 
-// sslSymbols returns which SSL_* functions the ELF file defines, from its
-// dynamic symbols (exported: libssl, node) or, if not stripped, its symbol
-// table. The reason says why there are none.
-func sslSymbols(path string) ([]string, string) {
+// sslProbe is one function to probe: by its symbol, or at a file offset
+// found by BoringSSL discovery.
+type sslProbe struct {
+	name   string
+	offset uint64 // 0: resolve name in the symbol tables
+}
+
+// sslProbes returns what to probe in the ELF file at path and how it was
+// found, or why there is nothing. Exported SSL_* symbols (libssl, node)
+// come first, then the symbol table of unstripped binaries, then, for
+// binaries with neither, BoringSSL discovery (Bun and what it compiles).
+func sslProbes(path string) (probes []sslProbe, how, reason string) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil, "not an ELF file: " + err.Error()
+		return nil, "", "not an ELF file: " + err.Error()
 	}
 	defer f.Close()
-	var out []string
 	scan := func(syms []elf.Symbol) {
 		for _, s := range syms {
 			if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Value == 0 || s.Section == elf.SHN_UNDEF {
 				continue
 			}
 			for _, fn := range sslFuncs {
-				if s.Name == fn.name && !contains(out, fn.name) {
-					out = append(out, fn.name)
+				if s.Name == fn.name && !slices.ContainsFunc(probes, func(p sslProbe) bool { return p.name == fn.name }) {
+					probes = append(probes, sslProbe{name: fn.name})
 				}
 			}
 		}
 	}
 	dyn, _ := f.DynamicSymbols()
-	scan(dyn)
-	if len(out) == 0 {
-		st, _ := f.Symbols()
-		scan(st)
-		if len(out) == 0 && len(st) == 0 {
-			// Recent Claude Code (Bun) and OpenCode carry BoringSSL
-			// inside a stripped binary: finding it needs byte patterns,
-			// which this build does not do.
-			return nil, "no SSL symbols (stripped binary)"
-		}
+	if scan(dyn); len(probes) > 0 {
+		return probes, "dynamic symbols", ""
 	}
-	if len(out) == 0 {
-		if f.Section(".bun") != nil {
-			// Bun (and what it compiles: recent Claude Code native
-			// builds, OpenCode) carries BoringSSL without its symbols.
-			return nil, "no SSL symbols: Bun executable with BoringSSL compiled in; byte-pattern discovery is not implemented"
-		}
-		return nil, "no SSL symbols"
+	st, _ := f.Symbols()
+	if scan(st); len(probes) > 0 {
+		return probes, "symbol table", ""
 	}
-	return out, ""
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+	found, err := boringssl.Find(path)
+	switch {
+	case errors.Is(err, boringssl.ErrNotBoringSSL):
+		return nil, "", "no SSL symbols"
+	case err != nil:
+		return nil, "", "no SSL symbols; BoringSSL discovery: " + err.Error()
 	}
-	return false
+	return []sslProbe{
+		{name: "SSL_write", offset: found.Write.Offset},
+		{name: "SSL_read", offset: found.Read.Offset},
+	}, "BoringSSL error-site fingerprint", ""
 }
 
 // TLSTargets lists the binaries examined that define SSL functions, with

@@ -87,17 +87,45 @@ s.recvfrom(2048)
 
 // Target examination, without probes: node exports OpenSSL's functions
 // from the executable; bash has none; a non-ELF file is refused.
-func TestSSLSymbols(t *testing.T) {
+func TestSSLProbes(t *testing.T) {
 	node, err := exec.LookPath("node")
 	require.NoError(t, err)
-	syms, reason := sslSymbols(node)
-	require.ElementsMatch(t, []string{"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}, syms, reason)
-	syms, reason = sslSymbols("/bin/bash")
-	require.Empty(t, syms)
-	require.Contains(t, reason, "no SSL symbols")
+	probes, how, reason := sslProbes(node)
+	var names []string
+	for _, p := range probes {
+		names = append(names, p.name)
+		require.Zero(t, p.offset, "by symbol")
+	}
+	require.ElementsMatch(t, []string{"SSL_write", "SSL_read", "SSL_write_ex", "SSL_read_ex"}, names, reason)
+	require.Equal(t, "dynamic symbols", how)
+	probes, _, reason = sslProbes("/bin/bash")
+	require.Empty(t, probes)
+	require.Equal(t, "no SSL symbols", reason)
 	txt := filepath.Join(t.TempDir(), "x.txt")
 	require.NoError(t, os.WriteFile(txt, []byte("hello"), 0o644))
-	syms, reason = sslSymbols(txt)
-	require.Empty(t, syms)
+	probes, _, reason = sslProbes(txt)
+	require.Empty(t, probes)
 	require.Contains(t, reason, "not an ELF file")
+}
+
+// Bun has no SSL symbols: its target is attached at the functions BoringSSL
+// discovery found, and says so. (TestKernelTLSBun in the receiver shows
+// the probes capture Bun's plaintext.)
+func TestKernelTLSTargetBun(t *testing.T) {
+	testenv.RequireRoot(t)
+	bun := testenv.Bun(t)
+	tr, err := Open(intentOptions("aw-kt-bun"), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+	tr.examine(bun, bun, "executable")
+	var got *TLSTarget
+	for _, tg := range tr.TLSTargets() {
+		if tg.Path == bun {
+			got = &tg
+		}
+	}
+	require.NotNil(t, got, "Bun examined")
+	require.True(t, got.Attached, got.Reason)
+	require.Equal(t, "BoringSSL error-site fingerprint", got.Discovery)
+	require.Equal(t, []string{"SSL_write", "SSL_read"}, got.Symbols)
 }
