@@ -19,16 +19,20 @@ import (
 type layout struct {
 	name  string
 	flags []string
+	// partialUnwind links testdata/unwound.c, with unwind tables, first.
+	partialUnwind bool
 }
 
 var layouts = []layout{
 	// Bun: non-PIE, frame pointers, no unwind tables, the 2025 ERR_put_error.
-	{"nopie-nounwind-newerr", []string{"-no-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wl,--no-eh-frame-hdr", "-DNEW_ERR"}},
+	{"nopie-nounwind-newerr", []string{"-no-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wl,--no-eh-frame-hdr", "-DNEW_ERR"}, false},
 	// Older Bun: unwind tables, the five-argument ERR_put_error.
-	{"nopie-unwind-olderr", []string{"-no-pie"}},
+	{"nopie-unwind-olderr", []string{"-no-pie"}, false},
 	// PIE: the file string comes through lea rip-relative.
-	{"pie-unwind-newerr", []string{"-fpie", "-pie", "-DNEW_ERR"}},
-	{"pie-nounwind-olderr", []string{"-fpie", "-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wl,--no-eh-frame-hdr"}},
+	{"pie-unwind-newerr", []string{"-fpie", "-pie", "-DNEW_ERR"}, false},
+	{"pie-nounwind-olderr", []string{"-fpie", "-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-Wl,--no-eh-frame-hdr"}, false},
+	// Bun's musl build: an unwind table for a few routines only.
+	{"nopie-partialunwind-newerr", []string{"-no-pie", "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-DNEW_ERR"}, true},
 }
 
 // clang builds the fixtures, as it builds Bun's BoringSSL; .ci/run installs
@@ -58,6 +62,12 @@ func fixture(t testing.TB, l layout) (string, map[string]uint64) {
 	out, err := exec.Command(cc, compile...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	var link []string
+	if l.partialUnwind {
+		uw := filepath.Join(dir, "unwound.o")
+		out, err := exec.Command(cc, "-O2", "-fasynchronous-unwind-tables", "-c", "-o", uw, "testdata/unwound.c").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		link = append(link, uw)
+	}
 	for _, f := range l.flags {
 		if !strings.HasPrefix(f, "-D") {
 			link = append(link, f)
@@ -68,7 +78,8 @@ func fixture(t testing.TB, l layout) (string, map[string]uint64) {
 		out   string
 		extra []string
 	}{{full, nil}, {stripped, []string{"-s"}}} {
-		args := append(append([]string{"-o", b.out, obj}, link...), b.extra...)
+		args := append(append([]string{"-o", b.out}, link...), obj)
+		args = append(args, b.extra...)
 		out, err := exec.Command(cc, args...).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
@@ -118,6 +129,16 @@ func TestFindFixtures(t *testing.T) {
 			f, err := elf.Open(bin)
 			require.NoError(t, err)
 			defer f.Close()
+			if l.partialUnwind {
+				file, err := os.Open(bin)
+				require.NoError(t, err)
+				defer file.Close()
+				img, err := newImage(f, file)
+				require.NoError(t, err)
+				start, _, ok := img.bounds(res.Write.Addr)
+				require.True(t, ok, "the unwind table has an entry before SSL_write")
+				require.NotEqual(t, res.Write.Addr, start, "and it is another function's")
+			}
 			for _, fn := range []Func{res.Write, res.Read} {
 				var found bool
 				for _, p := range f.Progs {

@@ -77,20 +77,16 @@ func (img *image) functionsAt(refs []uint64, strs map[uint64]string) (map[uint64
 }
 
 // functionContaining finds the entry of the function that holds va and
-// decodes it.
+// decodes it: from the unwind table when it covers va, else from the
+// nearest aligned frame-pointer prologue at or before va. Unwind tables
+// may be partial (Bun's musl build keeps them for a few assembly routines
+// only), so a table entry that does not reach va is not trusted.
 func (img *image) functionContaining(va uint64, strs map[uint64]string) (*function, error) {
 	if start, limit, ok := img.bounds(va); ok {
-		fn, err := img.decode(start, limit, strs)
-		if err != nil {
-			return nil, err
+		if fn, err := img.decode(start, limit, strs); err == nil && va >= fn.start && va < fn.end {
+			return fn, nil
 		}
-		if va < fn.start || va >= fn.end {
-			return nil, fmt.Errorf("%#x is outside the function at %#x", va, start)
-		}
-		return fn, nil
 	}
-	// No unwind table: the nearest aligned frame-pointer prologue at or
-	// before va, confirmed by decoding from it to past va.
 	from := img.back(va, maxFunc)
 	b, err := img.read(from, int(va-from)+len(cetPrologue))
 	if err != nil {
@@ -113,24 +109,20 @@ func (img *image) functionContaining(va uint64, strs map[uint64]string) (*functi
 	return nil, fmt.Errorf("no function entry within %d bytes before %#x", maxFunc, va)
 }
 
-// functionAt decodes the function entered at start.
+// functionAt decodes the function entered at start: an unwind-table entry
+// or an aligned frame-pointer prologue.
 func (img *image) functionAt(start uint64, strs map[uint64]string) (*function, error) {
-	limit := start + maxFunc
-	if s, l, ok := img.bounds(start); ok {
-		if s != start {
-			return nil, fmt.Errorf("%#x is not a function entry in the unwind table", start)
-		}
-		limit = l
-	} else {
-		b, err := img.read(start, len(cetPrologue))
-		if err != nil {
-			return nil, err
-		}
-		if !hasPrologue(b) {
-			return nil, fmt.Errorf("no function prologue at %#x", start)
-		}
+	if s, limit, ok := img.bounds(start); ok && s == start {
+		return img.decode(start, limit, strs)
 	}
-	return img.decode(start, limit, strs)
+	b, err := img.read(start, len(cetPrologue))
+	if err != nil {
+		return nil, err
+	}
+	if start%funcAlign != 0 || !hasPrologue(b) {
+		return nil, fmt.Errorf("no function entry at %#x", start)
+	}
+	return img.decode(start, start+maxFunc, strs)
 }
 
 // regs are the argument registers an error report is built in.

@@ -291,15 +291,20 @@ func (t *Tracer) examine(open, shown, kind string) {
 	if len(is.checked) < maxTargetCache {
 		is.checked[id] = tg
 	}
-	probes, how, reason := sslProbes(open)
-	if len(probes) == 0 {
-		tg.Reason = reason
+	probes, how, refused := sslProbes(open)
+	if refused != nil {
+		tg.Reason = refused.Error()
 		// Executables without TLS code are the common case: debug level.
-		lvl := t.logger.Debug
-		if kind != "executable" {
-			lvl = t.logger.Info
+		// TLS code that cannot be probed (BoringSSL discovery refused)
+		// is a gap in what is seen: a warning.
+		lvl := t.logger.Info
+		switch {
+		case errors.Is(refused, errNoSSL) && kind == "executable":
+			lvl = t.logger.Debug
+		case !errors.Is(refused, errNoSSL) && !errors.Is(refused, errNotELF):
+			lvl = t.logger.Warn
 		}
-		lvl("TLS target refused", zap.String("path", shown), zap.String("kind", kind), zap.String("reason", reason))
+		lvl("TLS target refused", zap.String("path", shown), zap.String("kind", kind), zap.String("reason", tg.Reason))
 		return
 	}
 	if len(is.targets) >= maxTLSTargets {
@@ -364,14 +369,20 @@ type sslProbe struct {
 	offset uint64 // 0: resolve name in the symbol tables
 }
 
+// Why a file has nothing to probe, in the common cases.
+var (
+	errNoSSL  = errors.New("no SSL symbols")
+	errNotELF = errors.New("not an ELF file")
+)
+
 // sslProbes returns what to probe in the ELF file at path and how it was
 // found, or why there is nothing. Exported SSL_* symbols (libssl, node)
 // come first, then the symbol table of unstripped binaries, then, for
 // binaries with neither, BoringSSL discovery (Bun and what it compiles).
-func sslProbes(path string) (probes []sslProbe, how, reason string) {
+func sslProbes(path string) (probes []sslProbe, how string, refused error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		return nil, "", "not an ELF file: " + err.Error()
+		return nil, "", fmt.Errorf("%w: %v", errNotELF, err)
 	}
 	defer f.Close()
 	scan := func(syms []elf.Symbol) {
@@ -388,23 +399,23 @@ func sslProbes(path string) (probes []sslProbe, how, reason string) {
 	}
 	dyn, _ := f.DynamicSymbols()
 	if scan(dyn); len(probes) > 0 {
-		return probes, "dynamic symbols", ""
+		return probes, "dynamic symbols", nil
 	}
 	st, _ := f.Symbols()
 	if scan(st); len(probes) > 0 {
-		return probes, "symbol table", ""
+		return probes, "symbol table", nil
 	}
 	found, err := boringssl.Find(path)
 	switch {
 	case errors.Is(err, boringssl.ErrNotBoringSSL):
-		return nil, "", "no SSL symbols"
+		return nil, "", errNoSSL
 	case err != nil:
-		return nil, "", "no SSL symbols; BoringSSL discovery: " + err.Error()
+		return nil, "", fmt.Errorf("BoringSSL compiled in without symbols, and discovery refused: %w", err)
 	}
 	return []sslProbe{
 		{name: "SSL_write", offset: found.Write.Offset},
 		{name: "SSL_read", offset: found.Read.Offset},
-	}, "BoringSSL error-site fingerprint", ""
+	}, "BoringSSL error-site fingerprint", nil
 }
 
 // TLSTargets lists the binaries examined that define SSL functions, with
