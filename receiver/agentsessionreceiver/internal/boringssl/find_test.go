@@ -3,6 +3,7 @@ package boringssl
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,6 +186,25 @@ func TestFindRefusesAmbiguity(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	_, err = Find(bin)
 	require.ErrorContains(t, err, "SSL_read: 2 functions have its error fingerprint")
+}
+
+// A binary built to make discovery slow (the ssl_lib.cc string loaded in
+// more places than any BoringSSL does) is refused, not ground through.
+func TestFindRefusesFlood(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("#line 1 \"x/ssl/ssl_lib.cc\"\n__attribute__((noinline)) void put(int l, const char *f, int line) { __asm__ volatile(\"\" ::\"r\"(l), \"r\"(f), \"r\"(line)); }\n")
+	for i := 0; i <= maxRefs; i++ {
+		fmt.Fprintf(&src, "void f%d(void) { put(16, __FILE__, __LINE__); }\n", i)
+	}
+	src.WriteString("int main(void) { return 0; }\n")
+	dir := t.TempDir()
+	c := filepath.Join(dir, "flood.c")
+	require.NoError(t, os.WriteFile(c, []byte(src.String()), 0o644))
+	bin := filepath.Join(dir, "flood")
+	out, err := exec.Command(clang(t), append(slices.Clone(compileFlags), "-no-pie", "-s", "-o", bin, c)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	_, err = Find(bin)
+	require.ErrorContains(t, err, fmt.Sprintf("more than %d loads of the ssl_lib.cc string", maxRefs))
 }
 
 func TestFindNotBoringSSL(t *testing.T) {

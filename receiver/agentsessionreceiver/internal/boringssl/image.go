@@ -20,6 +20,11 @@ const (
 	maxFunc = 64 << 10
 	// maxString bounds the __FILE__ string searched back from its suffix.
 	maxString = 512
+	// A BoringSSL build loads the ssl_lib.cc string in a few dozen places
+	// and holds it once or twice. Beyond these bounds the file is not one,
+	// or is built to make discovery slow: it is refused.
+	maxRefs    = 512
+	maxStrings = 16
 )
 
 // segment is a loaded, file-backed range.
@@ -99,8 +104,14 @@ func (img *image) fileOffset(va uint64) (uint64, bool) {
 // scan calls fn over each segment of the wanted kind in overlapping chunks:
 // buf[i] is at virtual address base+i, and a pattern of up to overlap
 // bytes is never split between chunks.
-func (img *image) scan(exec bool, overlap int, fn func(base uint64, buf []byte)) error {
-	buf := make([]byte, chunkSize+overlap)
+func (img *image) scan(exec bool, overlap int, fn func(base uint64, buf []byte) error) error {
+	var largest uint64
+	for _, s := range img.segs {
+		if s.exec == exec {
+			largest = max(largest, s.size)
+		}
+	}
+	buf := make([]byte, min(chunkSize+uint64(overlap), largest))
 	for _, s := range img.segs {
 		if s.exec != exec {
 			continue
@@ -114,7 +125,9 @@ func (img *image) scan(exec bool, overlap int, fn func(base uint64, buf []byte))
 			if uint64(got) != n {
 				return fmt.Errorf("read segment at %#x: %w", s.vaddr+pos, err)
 			}
-			fn(s.vaddr+pos, buf[:n])
+			if err := fn(s.vaddr+pos, buf[:n]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -126,13 +139,15 @@ func (img *image) scan(exec bool, overlap int, fn func(base uint64, buf []byte))
 func (img *image) findStrings(suffix string) (map[uint64]string, error) {
 	out := map[uint64]string{}
 	var ends []uint64
-	err := img.scan(false, len(suffix), func(base uint64, buf []byte) {
+	err := img.scan(false, len(suffix), func(base uint64, buf []byte) error {
 		for i := 0; ; {
 			j := bytes.Index(buf[i:], []byte(suffix))
 			if j < 0 {
-				return
+				return nil
 			}
-			ends = append(ends, base+uint64(i+j))
+			if ends = append(ends, base+uint64(i+j)); len(ends) > maxStrings {
+				return fmt.Errorf("more than %d copies of %q", maxStrings, suffix[:len(suffix)-1])
+			}
 			i += j + 1
 		}
 	})
@@ -166,14 +181,17 @@ func (img *image) findRefs(addrs []uint64) ([]uint64, error) {
 		}
 	}
 	var refs []uint64
-	err := img.scan(true, 7, func(base uint64, buf []byte) {
+	tooMany := fmt.Errorf("more than %d loads of the ssl_lib.cc string", maxRefs)
+	err := img.scan(true, 7, func(base uint64, buf []byte) error {
 		for _, pat := range imm {
 			for i := 0; ; {
 				j := bytes.Index(buf[i:], pat)
 				if j < 0 {
 					break
 				}
-				refs = append(refs, base+uint64(i+j))
+				if refs = append(refs, base+uint64(i+j)); len(refs) > maxRefs {
+					return tooMany
+				}
 				i += j + 1
 			}
 		}
@@ -190,9 +208,12 @@ func (img *image) findRefs(addrs []uint64) ([]uint64, error) {
 			}
 			disp := int64(int32(binary.LittleEndian.Uint32(buf[k+2:])))
 			if want[uint64(int64(base+uint64(k)+6)+disp)] {
-				refs = append(refs, base+uint64(k-1))
+				if refs = append(refs, base+uint64(k-1)); len(refs) > maxRefs {
+					return tooMany
+				}
 			}
 		}
+		return nil
 	})
 	// Chunks overlap, so a reference near a chunk end is seen twice.
 	slices.Sort(refs)
