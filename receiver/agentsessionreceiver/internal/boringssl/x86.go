@@ -194,9 +194,9 @@ func (img *image) decode(start, limit uint64, strs map[uint64]string) (*function
 	fn := &function{start: start}
 	var st regs
 	pc := 0
-	// ended: control cannot fall through to pc (after ret or jmp, and the
-	// nops that pad up to an alignment); an aligned prologue there is the
-	// next function.
+	// ended: pc follows a ret, a jmp or a call (which may not return:
+	// abort) and the nops that pad up to an alignment; a frame-pointer
+	// prologue there starts the next function, never this one's body.
 	ended := false
 	for pc < len(b) {
 		if b[pc] == 0xcc {
@@ -206,6 +206,9 @@ func (img *image) decode(start, limit uint64, strs map[uint64]string) (*function
 			break
 		}
 		inst, err := x86asm.Decode(b[pc:], 64)
+		if errors.Is(err, x86asm.ErrTruncated) {
+			break // the window ends inside an instruction: the limit
+		}
 		if err != nil {
 			return nil, fmt.Errorf("undecodable instruction at %#x in the function at %#x", start+uint64(pc), start)
 		}
@@ -228,7 +231,7 @@ func (img *image) decode(start, limit uint64, strs map[uint64]string) (*function
 				}
 			}
 			st = regs{}
-			terminal = inst.Op == x86asm.JMP
+			terminal = true
 		case x86asm.RET, x86asm.UD2:
 			st = regs{}
 			terminal = true
