@@ -24,7 +24,8 @@ test: ## the whole suite: unit, kernel (root), end-to-end
 # registry's sha512: Bun carries BoringSSL compiled in without symbols, as
 # Claude Code's native build and OpenCode do. Tests look in CLIENTS_DIR
 # (AGENTWATCH_CLIENTS); without it they skip, and under CI=true they fail.
-CLIENTS_DIR ?= $(HOME)/.cache/agentwatch/clients
+CLIENTS_DIR ?= $(or $(AGENTWATCH_CLIENTS),$(HOME)/.cache/agentwatch/clients)
+export AGENTWATCH_CLIENTS := $(CLIENTS_DIR)
 BUN_VERSION := 1.4.5
 BUN_SHA512  := 2165fd0442e8187014b4ca2791e49a35a6705f3464fa80f0e8c93e1c115777728760804d06c20646ea4c64f7203680db2692eeea00098c8a0854f66db75689d6
 BUN_DIR     := $(CLIENTS_DIR)/node_modules/@oven/bun-linux-x64
@@ -59,6 +60,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 
 lint: ## go vet + gofmt
 	$(GO) vet ./...
+	$(GO) vet -tags realclients ./receiver/agentsessionreceiver/
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 include build.mk
