@@ -11,43 +11,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/receiver/receivertest"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
 	"github.com/agentwatch/agentwatch/internal/testenv"
 )
-
-// startReceiverWith is startReceiver with a config hook.
-func startReceiverWith(t *testing.T, mod func(*Config), agents ...string) *harness {
-	t.Helper()
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.BuiltinAgents = false
-	cfg.SessionEndGrace = 300 * time.Millisecond
-	for _, a := range agents {
-		cfg.Agents = append(cfg.Agents, AgentConfig{Name: a, Executables: []string{a}})
-	}
-	mod(cfg)
-	require.NoError(t, cfg.Validate())
-	set := receivertest.NewNopSettings(componentType)
-	set.ID = component.NewIDWithName(componentType, t.Name())
-	h := &harness{logs: &consumertest.LogsSink{}, traces: &consumertest.TracesSink{}}
-	lr, err := f.CreateLogs(context.Background(), set, cfg, h.logs)
-	require.NoError(t, err)
-	tr, err := f.CreateTraces(context.Background(), set, cfg, h.traces)
-	require.NoError(t, err)
-	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() {
-		require.NoError(t, lr.Shutdown(context.Background()))
-		require.NoError(t, tr.Shutdown(context.Background()))
-	})
-	return h
-}
 
 // dnsServer answers A queries from a table on port 53 of a loopback address
 // of its own (127.53.x.y: no clash with a local resolver on 127.0.0.1:53 or

@@ -31,10 +31,17 @@ import (
 type harness struct {
 	logs   *consumertest.LogsSink
 	traces *consumertest.TracesSink
-	stop   func()
 }
 
 func startReceiver(t *testing.T, agents ...string) *harness {
+	t.Helper()
+	return startReceiverWith(t, func(*Config) {}, agents...)
+}
+
+// startReceiverWith starts the logs and traces receivers of one config
+// (built-in matchers off, a matcher per agent name, then mod) into sinks,
+// shut down when the test ends.
+func startReceiverWith(t *testing.T, mod func(*Config), agents ...string) *harness {
 	t.Helper()
 	f := NewFactory()
 	cfg := f.CreateDefaultConfig().(*Config)
@@ -43,6 +50,7 @@ func startReceiver(t *testing.T, agents ...string) *harness {
 	for _, a := range agents {
 		cfg.Agents = append(cfg.Agents, AgentConfig{Name: a, Executables: []string{a}})
 	}
+	mod(cfg)
 	require.NoError(t, cfg.Validate())
 	set := receivertest.NewNopSettings(componentType)
 	set.ID = component.NewIDWithName(componentType, t.Name())
@@ -53,14 +61,9 @@ func startReceiver(t *testing.T, agents ...string) *harness {
 	require.NoError(t, err)
 	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
-	h.stop = func() {
+	t.Cleanup(func() {
 		require.NoError(t, lr.Shutdown(context.Background()))
 		require.NoError(t, tr.Shutdown(context.Background()))
-	}
-	t.Cleanup(func() {
-		if h.stop != nil {
-			h.stop()
-		}
 	})
 	return h
 }
