@@ -304,11 +304,8 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 		if (cfg_enforce != ENF_OFF && !trunc) {
 			long rule = deny_open_rule(pb, start, PATH_END);
 			if (rule >= 0) {
-				__u8 act = ENF_ACT_AUDIT;
-				if (cfg_enforce == ENF_ENFORCE && cfg_enforce_kill) {
-					bpf_send_signal(SIGKILL_);
-					act = ENF_ACT_KILL;
-				}
+				__u8 act;
+				enforce_action(0, &act);
 				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END);
 			}
 		}
@@ -358,13 +355,7 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	e->open_flags = a.flags;
 	e->mode = a.mode;
 	e->syscall = a.syscall;
-	__u32 len = end - start;
-	if (end < start || len > PATH_MAX_LEN - 1)
-		len = 0;
-	barrier_var(len);
-	len &= PATH_MAX_LEN - 1;
-	barrier_var(start);
-	bpf_probe_read_kernel(data, len, &pb->buf[start & PATH_MASK]);
+	__u32 len = copy_path(data, pb, start, end);
 	e->path_len = len;
 	emit(e, sizeof(*e) + len, EV_OPEN);
 	return 0;
@@ -419,12 +410,9 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 	if (cfg_enforce != ENF_OFF) {
 		long rule = connect_rule(family, in.addr, in.port);
 		if (rule != -1) {
-			__u8 act = ENF_ACT_AUDIT;
-			if (cfg_enforce == ENF_ENFORCE && cfg_enforce_kill) {
-				/* at entry: the connect may still start; the caller never sees it */
-				bpf_send_signal(SIGKILL_);
-				act = ENF_ACT_KILL;
-			}
+			/* at entry: the connect may still start; the caller never sees it */
+			__u8 act;
+			enforce_action(0, &act);
 			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, in.port, in.addr, NULL, 0, 0);
 		}
 	}

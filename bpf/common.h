@@ -358,6 +358,22 @@ static __always_inline void emit(void *data, __u64 size, __u8 kind)
 		count(&drops, kind);
 }
 
+/*
+ * Copies path_scratch[start, end) to data (the payload of an open or
+ * enforce record); returns its length, 0 when the range is not a path.
+ */
+static __always_inline __u32 copy_path(char *data, struct path_buf *pb, __u32 start, __u32 end)
+{
+	__u32 len = end - start;
+	if (end < start || len > PATH_MAX_LEN - 1)
+		len = 0;
+	barrier_var(len);
+	len &= PATH_MAX_LEN - 1;
+	barrier_var(start);
+	bpf_probe_read_kernel(data, len, &pb->buf[start & PATH_MASK]);
+	return len;
+}
+
 /* ---- process lifecycle ---- */
 
 /* Appends path_scratch[start, end) at ev->data[off]; returns bytes copied. */

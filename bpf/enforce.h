@@ -107,6 +107,25 @@ static __always_inline long connect_rule(__u16 family, __u8 *addr, __u16 port)
 	return RULE_ALLOW_CONNECT;
 }
 
+/*
+ * What a matched rule does, and the action reported for it. An LSM hook
+ * (can_deny) returns -EPERM in enforce mode; tracepoints cannot deny, so
+ * there enforcement is `action: kill` alone. Returns the hook's verdict.
+ */
+static __always_inline int enforce_action(int can_deny, __u8 *act)
+{
+	*act = ENF_ACT_AUDIT;
+	if (cfg_enforce != ENF_ENFORCE)
+		return 0;
+	if (can_deny)
+		*act = ENF_ACT_DENY;
+	if (cfg_enforce_kill) {
+		bpf_send_signal(SIGKILL_);
+		*act = ENF_ACT_KILL;
+	}
+	return can_deny ? -EPERM_ : 0;
+}
+
 /* Emits an EV_ENFORCE record; path_len bytes of data follow the fixed part. */
 static __always_inline void emit_enforce(struct task_struct *t, __u32 rule, __u8 what, __u8 action,
 					 __u16 family, __u16 port, __u8 *addr,
@@ -129,14 +148,7 @@ static __always_inline void emit_enforce(struct task_struct *t, __u32 rule, __u8
 	else
 		__builtin_memset(e->addr, 0, 16);
 	e->_pad = 0;
-	__u32 len = 0;
-	if (pb && end >= start && end - start < PATH_MAX_LEN) {
-		len = end - start;
-		barrier_var(len);
-		len &= PATH_MAX_LEN - 1;
-		barrier_var(start);
-		bpf_probe_read_kernel(data, len, &pb->buf[start & PATH_MASK]);
-	}
+	__u32 len = pb ? copy_path(data, pb, start, end) : 0;
 	e->path_len = len;
 	emit(e, sizeof(*e) + len, EV_ENFORCE);
 }

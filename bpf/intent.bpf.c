@@ -378,14 +378,23 @@ static __always_inline void dns_recv_one(struct dns_recv *r, void *buf, __u64 le
 	emit_dns(&p, DNS_DIR_RECV, buf, len);
 }
 
-static __always_inline int dns_recv_plain(struct trace_event_raw_sys_exit *ctx)
+/* Takes the receive this thread's entry stashed: 1 if there was one. */
+static __always_inline int dns_take(struct dns_recv *r)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct dns_recv *rp = bpf_map_lookup_elem(&dns_recvs, &id);
 	if (!rp)
 		return 0;
-	struct dns_recv r = *rp;
+	*r = *rp;
 	bpf_map_delete_elem(&dns_recvs, &id);
+	return 1;
+}
+
+static __always_inline int dns_recv_plain(struct trace_event_raw_sys_exit *ctx)
+{
+	struct dns_recv r;
+	if (!dns_take(&r))
+		return 0;
 	if (ctx->ret > 0)
 		dns_recv_one(&r, (void *)r.arg, ctx->ret, r.peer.port ? NULL : (void *)r.uaddr);
 	return 0;
@@ -400,12 +409,9 @@ int dns_exit_read(struct trace_event_raw_sys_exit *ctx) { return dns_recv_plain(
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int dns_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct dns_recv *rp = bpf_map_lookup_elem(&dns_recvs, &id);
-	if (!rp)
+	struct dns_recv r;
+	if (!dns_take(&r))
 		return 0;
-	struct dns_recv r = *rp;
-	bpf_map_delete_elem(&dns_recvs, &id);
 	if (ctx->ret <= 0)
 		return 0;
 	struct user_msghdr m = {};
@@ -422,12 +428,9 @@ int dns_exit_recvmsg(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_exit_recvmmsg")
 int dns_exit_recvmmsg(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct dns_recv *rp = bpf_map_lookup_elem(&dns_recvs, &id);
-	if (!rp)
+	struct dns_recv r;
+	if (!dns_take(&r))
 		return 0;
-	struct dns_recv r = *rp;
-	bpf_map_delete_elem(&dns_recvs, &id);
 	long n = ctx->ret; /* messages received */
 	struct mmsghdr *vec = (struct mmsghdr *)r.arg;
 	for (int i = 0; i < MAX_MMSG; i++) {

@@ -91,15 +91,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	if (cfg_enforce != ENF_OFF && !trunc) {
 		long rule = deny_open_rule(pb, start, end);
 		if (rule >= 0) {
-			__u8 act = ENF_ACT_AUDIT;
-			if (cfg_enforce == ENF_ENFORCE) {
-				verdict = -EPERM_;
-				act = ENF_ACT_DENY;
-				if (cfg_enforce_kill) {
-					bpf_send_signal(SIGKILL_);
-					act = ENF_ACT_KILL;
-				}
-			}
+			__u8 act;
+			verdict = enforce_action(1, &act);
 			emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, end);
 		}
 	}
@@ -116,13 +109,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	e->ret = verdict;
 	caller_flags(t, file, &e->open_flags, &e->mode);
 	e->syscall = SYS_LSM_FILE_OPEN;
-	__u32 len = end - start;
-	if (end < start || len > PATH_MAX_LEN - 1)
-		len = 0;
-	barrier_var(len);
-	len &= PATH_MAX_LEN - 1;
-	barrier_var(start);
-	bpf_probe_read_kernel(data, len, &pb->buf[start & PATH_MASK]);
+	__u32 len = copy_path(data, pb, start, end);
 	e->path_len = len;
 	emit(e, sizeof(*e) + len, EV_OPEN);
 	return verdict;
@@ -161,15 +148,8 @@ int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, 
 	if (cfg_enforce != ENF_OFF) {
 		long rule = connect_rule(family, addr, port);
 		if (rule != -1) {
-			__u8 act = ENF_ACT_AUDIT;
-			if (cfg_enforce == ENF_ENFORCE) {
-				verdict = -EPERM_;
-				act = ENF_ACT_DENY;
-				if (cfg_enforce_kill) {
-					bpf_send_signal(SIGKILL_);
-					act = ENF_ACT_KILL;
-				}
-			}
+			__u8 act;
+			verdict = enforce_action(1, &act);
 			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, port, addr, NULL, 0, 0);
 		}
 	}
