@@ -4,6 +4,9 @@
 package testenv
 
 import (
+	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,4 +72,42 @@ func Bun(tb testing.TB) string {
 	}
 	tb.Skipf("Bun is not installed at %s; run `make clients` (npm) to install the pinned test clients", path)
 	return ""
+}
+
+// TCPSink listens on a loopback TCP port that accepts and closes every
+// connection, until the test ends: a peer for connects to be seen. It
+// returns the port.
+func TCPSink(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// ListenDNS binds UDP port 53 on a loopback address of its own (127.53.x.y:
+// no clash with a local resolver on 127.0.0.1:53 or systemd-resolved's
+// 127.0.0.53), until the test ends. It returns the socket and the address.
+func ListenDNS(tb testing.TB) (*net.UDPConn, string) {
+	tb.Helper()
+	for range 20 {
+		addr := fmt.Sprintf("127.53.%d.%d", rand.IntN(250)+1, rand.IntN(250)+1)
+		if c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: 53}); err == nil {
+			tb.Cleanup(func() { c.Close() })
+			return c, addr
+		}
+	}
+	tb.Fatal("no loopback address with a free port 53")
+	return nil, ""
 }

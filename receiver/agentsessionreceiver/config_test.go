@@ -134,11 +134,7 @@ func contains(list []string, s string) bool {
 
 func TestValidate(t *testing.T) {
 	long := "/" + strings.Repeat("a", 62) // 63 bytes
-	tests := []struct {
-		name string
-		mod  func(*Config)
-		want string // "" = valid
-	}{
+	tests := []validateCase{
 		{"lsm", func(c *Config) { c.Hooks = HooksLSM }, ""},
 		{"empty hooks", func(c *Config) { c.Hooks = "" }, "hooks:"},
 		{"args 1", func(c *Config) { c.MaxArgsBytes = 1 }, ""},
@@ -170,6 +166,19 @@ func TestValidate(t *testing.T) {
 			c.Agents = []AgentConfig{{Name: "x", Cgroup: "/x.slice"}}
 		}, ""},
 	}
+	runValidateCases(t, tests)
+}
+
+// validateCase changes the default config and says what Validate must
+// report: "" for no error, else a part of the message (the field's name).
+type validateCase struct {
+	name string
+	mod  func(*Config)
+	want string
+}
+
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)

@@ -23,11 +23,7 @@ func TestIntentConfigDefaults(t *testing.T) {
 }
 
 func TestValidateIntent(t *testing.T) {
-	tests := []struct {
-		name string
-		mod  func(*Config)
-		want string
-	}{
+	tests := []validateCase{
 		{"capture off", func(c *Config) { c.TLS.Capture = "off" }, ""},
 		{"capture full", func(c *Config) { c.TLS.Capture = "full" }, ""},
 		{"capture empty", func(c *Config) { c.TLS.Capture = "" }, "tls.capture"},
@@ -47,22 +43,7 @@ func TestValidateIntent(t *testing.T) {
 		{"relative resolv.conf", func(c *Config) { c.DNS.ResolvConf = "resolv.conf" }, "dns.resolv_conf"},
 		{"no resolv.conf", func(c *Config) { c.DNS.ResolvConf = "" }, ""},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := createDefaultConfig().(*Config)
-			tc.mod(cfg)
-			err := cfg.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want it to contain %q", err, tc.want)
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestIntentWiring(t *testing.T) {

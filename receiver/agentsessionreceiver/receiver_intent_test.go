@@ -2,8 +2,6 @@ package agentsessionreceiver
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"os/exec"
 	"strconv"
@@ -22,17 +20,7 @@ import (
 // systemd-resolved's 127.0.0.53). Names not in the table get no answer.
 func dnsServer(t *testing.T, answers map[string]net.IP) string {
 	t.Helper()
-	var conn *net.UDPConn
-	var addr string
-	for range 20 {
-		addr = fmt.Sprintf("127.53.%d.%d", rand.IntN(250)+1, rand.IntN(250)+1)
-		if c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(addr), Port: 53}); err == nil {
-			conn = c
-			break
-		}
-	}
-	require.NotNil(t, conn, "no loopback address with a free port 53")
-	t.Cleanup(func() { conn.Close() })
+	conn, addr := testenv.ListenDNS(t)
 	go func() {
 		buf := make([]byte, 2048)
 		for {
@@ -76,7 +64,7 @@ func dnsServer(t *testing.T, answers map[string]net.IP) string {
 func TestKernelDNS(t *testing.T) {
 	testenv.RequireRoot(t)
 	const agent = "aw-rt-dns"
-	port := listen(t)
+	port := testenv.TCPSink(t)
 	srv := dnsServer(t, map[string]net.IP{
 		"api.example.test.":  net.IPv4(127, 0, 0, 1),
 		"conn.example.test.": net.IPv4(127, 0, 0, 2),

@@ -2,7 +2,6 @@ package agentsessionreceiver
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,27 +127,11 @@ func str(m pcommon.Map, k string) string {
 	return v.AsString()
 }
 
-func listen(t *testing.T) int {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func TestKernelSession(t *testing.T) {
 	testenv.RequireRoot(t)
 	const agent = "aw-rt-agent"
 	h := startReceiver(t, agent)
-	port := listen(t)
+	port := testenv.TCPSink(t)
 
 	work := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(work, "notes"), 0o755))

@@ -2,7 +2,6 @@ package kernel
 
 import (
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,19 +64,7 @@ func TestKernelPipeline(t *testing.T) {
 	require.Equal(t, BackendTracepoint, backend, "LSM does not load on this host; auto must fall back")
 	require.NotEmpty(t, reason)
 
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := testenv.TCPSink(t)
 
 	work := t.TempDir()
 	require.NoError(t, os.MkdirAll(filepath.Join(work, "sub", "node_modules", "pkg"), 0o755))

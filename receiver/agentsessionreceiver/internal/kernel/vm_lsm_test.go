@@ -46,7 +46,6 @@ func TestVMAutoPicksLSM(t *testing.T) {
 // and the listener's port.
 type enforceFixture struct {
 	secret string
-	ln     net.Listener
 	port   uint16
 }
 
@@ -54,19 +53,7 @@ func newEnforceFixture(t *testing.T) *enforceFixture {
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
 	require.NoError(t, os.WriteFile(secret, []byte("s3cret\n"), 0o600))
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return &enforceFixture{secret: secret, ln: ln, port: uint16(ln.Addr().(*net.TCPAddr).Port)}
+	return &enforceFixture{secret: secret, port: uint16(testenv.TCPSink(t))}
 }
 
 func (f *enforceFixture) options(t *testing.T, agent, mode string) Options {
@@ -114,7 +101,7 @@ func TestVMEnforceDeniesSessionOnly(t *testing.T) {
 	b, err := os.ReadFile(f.secret)
 	require.NoError(t, err)
 	require.Equal(t, "s3cret\n", string(b))
-	c, err := net.Dial("tcp4", f.ln.Addr().String())
+	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", f.port))
 	require.NoError(t, err)
 	c.Close()
 
@@ -164,7 +151,7 @@ func TestVMEnforceAllowConnect(t *testing.T) {
 	out := f.agentScript(t, testenv.AgentExecutable(t, "/bin/bash", agent))
 	require.Contains(t, out, "open=ok")
 	require.Contains(t, out, "connect=fail")
-	c, err := net.Dial("tcp4", f.ln.Addr().String())
+	c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", f.port))
 	require.NoError(t, err, "a process outside the session connects")
 	c.Close()
 	var denied bool

@@ -59,37 +59,3 @@ func patch(b []byte, at int, v byte) []byte {
 	c[at] = v
 	return c
 }
-
-// FuzzDecodeIntent: DNS and TLS records never panic the decoder, and what
-// decodes keeps its invariants (lengths inside the record, chunks inside
-// their call, resolvers unmapped).
-func FuzzDecodeIntent(f *testing.F) {
-	for _, ev := range intentEvents() {
-		f.Add(keventtest.Encode(ev))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := kevent.Decode(b)
-		if err != nil {
-			if ev != nil {
-				t.Fatalf("event with error: %v", err)
-			}
-			return
-		}
-		switch e := ev.(type) {
-		case *kevent.DNS:
-			if len(e.Payload) > len(b) {
-				t.Fatal("payload longer than the record")
-			}
-			if e.Resolver.Addr().Is4In6() {
-				t.Fatal("v4-mapped resolver not unmapped")
-			}
-		case *kevent.TLS:
-			if uint64(e.Offset)+uint64(len(e.Data)) > uint64(e.Total) {
-				t.Fatal("chunk beyond its call")
-			}
-			if len(e.Data) > len(b) {
-				t.Fatal("data longer than the record")
-			}
-		}
-	})
-}

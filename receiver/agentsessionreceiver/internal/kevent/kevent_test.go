@@ -138,12 +138,18 @@ func TestSplitArgs(t *testing.T) {
 	require.Equal(t, []string{"\xff\xfe"}, kevent.SplitArgs([]byte("\xff\xfe\x00")))
 }
 
+// FuzzDecode: no record panics the decoder, and what decodes keeps its
+// invariants (the version, lengths inside the record, TLS chunks inside
+// their call, DNS resolvers unmapped).
 func FuzzDecode(f *testing.F) {
 	f.Add(execRecord("/bin/sh", "sh", []string{"sh", "-c", "x"}, "/tmp"))
 	f.Add(openRecord("/etc/passwd", -2))
 	f.Add(connectRecord(10, netip.IPv6Unspecified(), 53))
 	f.Add(exitRecord(0))
 	f.Add(forkRecord())
+	for _, ev := range intentEvents() {
+		f.Add(keventtest.Encode(ev))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		ev, err := kevent.Decode(b)
 		if err != nil {
@@ -154,6 +160,22 @@ func FuzzDecode(f *testing.F) {
 		}
 		if ev.Hdr().Version != kevent.Version {
 			t.Fatalf("accepted version %d", ev.Hdr().Version)
+		}
+		switch e := ev.(type) {
+		case *kevent.DNS:
+			if len(e.Payload) > len(b) {
+				t.Fatal("payload longer than the record")
+			}
+			if e.Resolver.Addr().Is4In6() {
+				t.Fatal("v4-mapped resolver not unmapped")
+			}
+		case *kevent.TLS:
+			if uint64(e.Offset)+uint64(len(e.Data)) > uint64(e.Total) {
+				t.Fatal("chunk beyond its call")
+			}
+			if len(e.Data) > len(b) {
+				t.Fatal("data longer than the record")
+			}
 		}
 	})
 }
