@@ -117,7 +117,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	__u32 len = 0;
 	if (exe) {
 		struct path fp = BPF_CORE_READ(exe, f_path);
-		__u32 start = walk_path(&fp, &trunc, &noise);
+		__u32 start = walk_abs(&fp, pb, &trunc, &noise);
 		len = append_path(data, off, pb, start, PATH_END, &trunc);
 	}
 	e->exe_len = len;
@@ -153,7 +153,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	/* cwd */
 	struct path pwd = BPF_CORE_READ(p, fs, pwd);
-	__u32 start = walk_path(&pwd, &trunc, &noise);
+	__u32 start = walk_abs(&pwd, pb, &trunc, &noise);
 	len = append_path(data, off, pb, start, PATH_END, &trunc);
 	e->cwd_len = len;
 	off += len;
@@ -290,12 +290,8 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	if (f) {
 		/* success: the kernel's own view of what was opened */
 		struct path fp = BPF_CORE_READ(f, f_path);
-		start = walk_path(&fp, &trunc, &noise);
+		start = walk_abs(&fp, pb, &trunc, &noise);
 		end = PATH_END;
-		if (start == PATH_END) { /* the root itself */
-			start = PATH_END - 1;
-			pb->buf[start & PATH_MASK] = '/';
-		}
 		/*
 		 * Tracepoints cannot deny; `action: kill` kills at syscall exit,
 		 * on the path the kernel resolved. The open has happened, but

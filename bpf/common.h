@@ -261,6 +261,20 @@ static __always_inline __u32 walk_path(struct path *p, __u8 *truncated, __u8 *no
 	return c.off;
 }
 
+/*
+ * walk_path for a path reported on its own: the root is "/", not empty.
+ * (walk_path keeps the empty root for joining a relative name to it.)
+ */
+static __always_inline __u32 walk_abs(struct path *p, struct path_buf *pb, __u8 *truncated, __u8 *noise)
+{
+	__u32 start = walk_path(p, truncated, noise);
+	if (start == PATH_END) {
+		start = PATH_END - 1;
+		pb->buf[start & PATH_MASK] = '/';
+	}
+	return start;
+}
+
 /* Noise test of a byte string in path_scratch[start, end): LPM prefixes. */
 static __always_inline int prefix_is_noise(struct path_buf *pb, __u32 start, __u32 end)
 {

@@ -80,12 +80,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u8 trunc = 0, noise = 0;
 	struct path fp = BPF_CORE_READ(file, f_path);
-	__u32 start = walk_path(&fp, &trunc, &noise);
+	__u32 start = walk_abs(&fp, pb, &trunc, &noise);
 	__u32 end = PATH_END;
-	if (start == PATH_END) { /* the root itself */
-		start = PATH_END - 1;
-		pb->buf[start & PATH_MASK] = '/';
-	}
 
 	int verdict = 0;
 	if (cfg_enforce != ENF_OFF && !trunc) {

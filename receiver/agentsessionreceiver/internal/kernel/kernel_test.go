@@ -233,3 +233,23 @@ func TestKernelRingBufferFullIsCounted(t *testing.T) {
 	_, err = kevent.Decode(rec.RawSample)
 	require.NoError(t, err)
 }
+
+// A process started in the root directory reports "/" as its cwd (the
+// dentry walk yields an empty string for the root on its own).
+func TestKernelExecCwdRoot(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-cwdroot"
+	tr, err := Open(testOptions(agent), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
+	require.NoError(t, exec.Command(bin, "-c", "cd / && /bin/true; cd /tmp && /bin/true").Run())
+	var cwds []string
+	collect(t, tr, 5*time.Second, func(ev kevent.Event) bool {
+		if e, ok := ev.(*kevent.Exec); ok && e.Exe == "/usr/bin/true" {
+			cwds = append(cwds, e.Cwd)
+		}
+		return len(cwds) == 2
+	})
+	require.Equal(t, []string{"/", "/tmp"}, cwds)
+}
