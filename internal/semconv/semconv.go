@@ -137,3 +137,39 @@ const (
 	LLMResponseText = "agent.llm.response_text" // response text, redacted (full capture)
 	LLMPartial      = "agent.llm.partial"       // a body was cut by the capture or lost bytes
 )
+
+// Homes, identity of the destination, record budget, intent linkage and
+// secrets sent to a model provider.
+const (
+	// ProcessEnvHome is HOME as of the process's exec (the semantic
+	// conventions' opt-in process.environment_variable.<key>).
+	ProcessEnvHome = "process.environment_variable.HOME"
+	// UserHome is the home of process.user.id as the /etc/passwd under the
+	// process's own root says (its mount namespace may have its own).
+	UserHome = "agent.user.home"
+
+	// FileOpenCount is how many identical opens (same process, path, flags
+	// and result) inside the dedup window this one record stands for.
+	FileOpenCount = "agent.file.open_count"
+
+	// PeerNameSource says where server.address of a connect came from:
+	// "dns", "hosts" (/etc/hosts under the process's root), "argv"
+	// (--resolve-style pinning), "tls" (SNI or Host of the connection).
+	PeerNameSource = "agent.net.peer_name_source"
+
+	// Tool call arguments and result (GenAI semantic conventions, opt-in:
+	// full capture only), redacted.
+	GenAIToolCallArguments = "gen_ai.tool.call.arguments"
+	GenAIToolCallResult    = "gen_ai.tool.call.result"
+
+	// Secrets found in what a request sent to a model provider. The secret
+	// itself is never exported: only what kind it was, how it was encoded,
+	// which sensitive file's content it matched and which tool call's
+	// result carried it.
+	SecretCount      = "agent.secret.count"
+	SecretKinds      = "agent.secret.kinds"     // e.g. "aws_secret_access_key", "private_key", "file_content"
+	SecretEncodings  = "agent.secret.encodings" // "plain", "base64", "hex"
+	SecretFiles      = "agent.secret.files"     // sensitive files whose content was sent
+	SecretToolCallID = "agent.secret.tool_call.id"
+	SecretToolName   = "agent.secret.tool.name"
+)
