@@ -44,12 +44,14 @@ func (t *Tracker) newLog(s *session, span pcommon.SpanID, event string, at uint6
 // eventLog is newLog for per-event records, which count against
 // MaxPendingRecords; session and process structure records do not.
 func (t *Tracker) eventLog(p *proc, event string, at uint64, extra int) (plog.LogRecord, bool) {
+	// Even a record dropped here was the process's own doing.
+	p.forkOnly = false
 	if t.pending >= t.cfg.MaxPendingRecords {
 		t.st.recordsDropped.Add(1)
 		return plog.LogRecord{}, false
 	}
 	t.pending++
-	return t.newLog(p.sess, p.span, event, at, p.key.PID, p.img, extra), true
+	return t.newLog(p.sess, t.ownSpan(p), event, at, p.key.PID, p.img, extra), true
 }
 
 func (t *Tracker) logSession(s *session, start bool) {
@@ -132,9 +134,36 @@ func putProcess(a pcommon.Map, pid, ppid uint32, img *image) {
 	putTruncation(a, img)
 }
 
+// ownSpan is p's span for something that refers to it (a record, a
+// child's parent): from now on that span will be exported.
+func (t *Tracker) ownSpan(p *proc) pcommon.SpanID {
+	p.forkOnly = false
+	return p.span
+}
+
+// nextImageSpan starts the span of p's next image at an exec. A fork that
+// did nothing of its own before it exec'd has no span: the new image takes
+// its place under the parent process's span, and so keeps the fork's
+// parent; otherwise the old image's span ends here and is the new one's
+// parent.
+func (t *Tracker) nextImageSpan(p *proc, at uint64) {
+	if p.forkOnly {
+		p.forkOnly = false
+	} else {
+		t.endSpan(p, at, nil)
+		p.parentSpan = p.span
+	}
+	p.seq++
+	p.span = spanID(p.sess.id, p.key.PID, p.key.Start, p.seq)
+	p.spanStart = at
+}
+
 // endSpan emits the span of p's current image, ended at `at` by an exec
-// (ex nil and not lost) or an exit.
+// (ex nil and not lost) or an exit. A fork-only image has none.
 func (t *Tracker) endSpan(p *proc, at uint64, ex *exitInfo) {
+	if p.forkOnly {
+		return
+	}
 	if t.pending >= t.cfg.MaxPendingRecords {
 		t.st.recordsDropped.Add(1)
 		return
@@ -286,7 +315,7 @@ func (t *Tracker) ScanProc(procRoot string) error {
 		start := sp.StartNS()
 		var p *proc
 		if parent := t.procs[sp.Parent]; parent != nil {
-			if p = t.addProc(parent.sess, sp.Key, start, sp.PPID, img, parent.span, start, t.scanSeq); p == nil {
+			if p = t.addProc(parent.sess, sp.Key, start, sp.PPID, img, t.ownSpan(parent), start, t.scanSeq); p == nil {
 				return
 			}
 		} else {

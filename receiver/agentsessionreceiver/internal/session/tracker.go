@@ -152,6 +152,11 @@ type proc struct {
 	parentSpan pcommon.SpanID
 	spanStart  uint64 // boottime ns
 	seq        uint32 // image number within the process
+	// forkOnly: the image is the parent's, inherited at fork, and the
+	// process has done nothing of its own yet. Such an image gets no span
+	// if an exec replaces it (one span per process image, not per fork);
+	// its first own event (a record, a child) gives it one.
+	forkOnly bool
 	// Forks before this boottime may have copied the kernel's pending
 	// flag from this process (set while userspace judged it).
 	pendingUntil uint64
@@ -412,11 +417,7 @@ func (t *Tracker) newImage(p *proc, e *kevent.Exec) {
 			return
 		}
 	}
-	t.endSpan(p, e.Time, nil)
-	p.seq++
-	p.parentSpan = p.span
-	p.span = spanID(p.sess.id, p.key.PID, p.key.Start, p.seq)
-	p.spanStart = e.Time
+	t.nextImageSpan(p, e.Time)
 	p.img, p.ppid = img, e.PPID
 	t.logExec(p, e.Time)
 }
@@ -447,12 +448,13 @@ func (t *Tracker) fork(f *kevent.Fork) {
 			return
 		}
 	}
-	c := t.addProc(parent.sess, ck, f.Start, f.PPID, parent.img, parent.span, f.Time, 0)
+	c := t.addProc(parent.sess, ck, f.Start, f.PPID, parent.img, t.ownSpan(parent), f.Time, 0)
 	if c == nil {
 		t.untrack(f.PID)
 		t.reject(ck, f.Time, false)
 		return
 	}
+	c.forkOnly = true
 	if parent.pendingUntil != 0 && f.Time <= parent.pendingUntil {
 		t.track(c, false)
 		c.pendingUntil = BootNow()
@@ -606,7 +608,7 @@ func (t *Tracker) adopt(key proctree.Key, at uint64) *proc {
 	// exec time is unknown, and it ran before this event.
 	img, start := t.imageOfProc(sp), key.StartNS()
 	if anc := t.ancestor(sp.PPID); anc != nil {
-		p := t.addProc(anc.sess, key, start, sp.PPID, img, anc.span, start, t.scanSeq)
+		p := t.addProc(anc.sess, key, start, sp.PPID, img, t.ownSpan(anc), start, t.scanSeq)
 		if p == nil {
 			t.untrack(key.PID)
 			t.reject(key, at, false)
