@@ -245,6 +245,10 @@ type Request struct {
 	Messages    int      // messages (or contents/input items) in the conversation
 	Tools       []string // names of the tools offered
 	PromptBytes int      // size of the last user prompt text
+	// ToolResults are the results of the model's tool calls this request
+	// carries back (its trailing tool messages): IDs and up (metadata),
+	// content too (full, redacted). Nil when the body is Partial.
+	ToolResults []ToolResult
 
 	// Full only, redacted.
 	Prompt          string // text of the last user message that has text

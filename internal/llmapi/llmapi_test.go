@@ -107,6 +107,7 @@ func TestRequests(t *testing.T) {
 			want := tt.want
 			want.Endpoint = tt.ep
 			want.PromptBytes = got.PromptBytes
+			want.ToolResults = got.ToolResults // TestToolResults
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("got  %+v\nwant %+v", *got, want)
 			}

@@ -86,6 +86,8 @@ func ParseRequest(ep Endpoint, body []byte, opt Options) (*Request, error) {
 				r.MaxTokens = int64(f)
 			}
 		}
+	} else if opt.metadata() {
+		r.ToolResults = toolResults(ep.API, body, opt)
 	}
 	return r, nil
 }
