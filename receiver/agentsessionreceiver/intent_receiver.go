@@ -105,6 +105,7 @@ func newIntentRunner(ts component.TelemetrySettings, tracer *kernel.Tracer, tls 
 			"dns_evicted": s.DNSEvicted, "dns_names_dropped": s.NamesDropped, "tls_chunks": s.TLSChunks,
 			"tls_bytes_lost": s.TLSBytesLost, "tls_conns_evicted": s.TLSConnsEvicted, "http_messages": s.HTTPMessages,
 			"llm_calls": s.LLMCalls, "llm_parse_errors": s.LLMParseErrors, "tool_spans": s.ToolSpans,
+			"tool_processes": s.ToolProcesses, "tool_held": s.ToolHeld, "tool_unresolved": s.ToolUnresolved, "tool_held_overflow": s.ToolHeldOverflow,
 		} {
 			o.ObserveInt64(uc, int64(v), metric.WithAttributes(attribute.String("counter", name)))
 		}

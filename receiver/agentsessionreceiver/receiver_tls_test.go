@@ -102,6 +102,8 @@ c.request("POST", "/v1/messages", os.environ["BODY"], {
 r = c.getresponse()
 data = r.read()
 assert r.status == 200 and b"tool_use" in data, (r.status, data[:200])
+import subprocess
+subprocess.run(["/bin/true"], check=True)  # the tool call runs
 `
 
 // The node client waits before its call: uprobes on a binary seen for the
@@ -117,7 +119,10 @@ setTimeout(() => {
       'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}}, res => {
     let data = '';
     res.on('data', d => data += d);
-    res.on('end', () => { if (res.statusCode !== 200 || !data.includes('tool_use')) { console.error(res.statusCode, data.slice(0, 200)); process.exit(1); } });
+    res.on('end', () => {
+      if (res.statusCode !== 200 || !data.includes('tool_use')) { console.error(res.statusCode, data.slice(0, 200)); process.exit(1); }
+      require('child_process').execFileSync('/bin/true'); // the tool call runs
+    });
   });
   req.on('error', e => { console.error(e); process.exit(1); });
   req.end(body);
@@ -134,6 +139,7 @@ const res = await fetch("https://127.0.0.1:" + process.argv.at(-1) + "/v1/messag
     "anthropic-version": "2023-06-01", "content-type": "application/json"}});
 const data = await res.text();
 if (res.status !== 200 || !data.includes("tool_use")) { console.error(res.status, data.slice(0, 200)); process.exit(1); }
+if (Bun.spawnSync(["/bin/true"]).exitCode !== 0) process.exit(1); // the tool call runs
 `
 
 func TestKernelTLSPython(t *testing.T) {
@@ -169,7 +175,7 @@ func testTLSClient(t *testing.T, agent, clientName, client, flag, code string) {
 	api.mu.Unlock()
 	root := h.waitRoot(t, agent)
 
-	var chat, tool ptrace.Span
+	var chat, tool, child ptrace.Span
 	spans := map[pcommon.SpanID]ptrace.Span{}
 	require.Eventually(t, func() bool {
 		for _, sp := range h.spans() {
@@ -182,9 +188,11 @@ func testTLSClient(t *testing.T, agent, clientName, client, flag, code string) {
 				chat = sp
 			case strings.HasPrefix(sp.Name(), "execute_tool "):
 				tool = sp
+			case sp.Name() == "true":
+				child = sp
 			}
 		}
-		return !chat.SpanID().IsEmpty() && !tool.SpanID().IsEmpty()
+		return !chat.SpanID().IsEmpty() && !tool.SpanID().IsEmpty() && !child.SpanID().IsEmpty()
 	}, 10*time.Second, 100*time.Millisecond, "no chat span with a tool call in the session of %s", clientName)
 
 	require.Equal(t, "chat claude-sonnet-4-5", chat.Name())
@@ -208,6 +216,18 @@ func testTLSClient(t *testing.T, agent, clientName, client, flag, code string) {
 	require.Equal(t, "Bash", str(tool.Attributes(), semconv.GenAIToolName))
 	require.Equal(t, "toolu_01A09q90qw90lq917835lq9", str(tool.Attributes(), semconv.GenAIToolCallID))
 	require.Equal(t, chat.SpanID(), tool.ParentSpanID())
+	require.Contains(t, str(tool.Attributes(), semconv.GenAIToolCallArguments), "staging.example.com", "full capture exports the arguments")
+	require.Equal(t, tool.SpanID(), child.ParentSpanID(), "the process the tool call started is under its execute_tool span")
+	require.Equal(t, "toolu_01A09q90qw90lq917835lq9", str(child.Attributes(), semconv.GenAIToolCallID))
+	var childRecs int
+	for _, r := range h.records() {
+		if mustInt(r.attrs, semconv.ProcessPID) == mustInt(child.Attributes(), semconv.ProcessPID) {
+			childRecs++
+			require.Equal(t, "toolu_01A09q90qw90lq917835lq9", str(r.attrs, semconv.GenAIToolCallID), "%s of the tool's process", str(r.attrs, semconv.EventName))
+			require.Equal(t, "Bash", str(r.attrs, semconv.GenAIToolName))
+		}
+	}
+	require.Positive(t, childRecs, "records of the tool's process")
 
 	var req, resp *logRec
 	for _, r := range h.records() {

@@ -22,8 +22,8 @@ type exitInfo struct {
 // newLog appends a record with the attributes every event carries: the
 // scoring processor's path rules need the user (for ~) and the working
 // directory on each record, not only on the exec.
-func (t *Tracker) newLog(s *session, span pcommon.SpanID, event string, at uint64, pid uint32, img *image, extra int) plog.LogRecord {
-	lr := s.logs.AppendEmpty()
+func (t *Tracker) newLog(dst plog.LogRecordSlice, s *session, span pcommon.SpanID, event string, at uint64, pid uint32, img *image, extra int) plog.LogRecord {
+	lr := dst.AppendEmpty()
 	lr.SetTimestamp(t.clock.Wall(at))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(time.Now()))
 	lr.SetSeverityNumber(plog.SeverityNumberInfo)
@@ -51,7 +51,13 @@ func (t *Tracker) eventLog(p *proc, event string, at uint64, extra int) (plog.Lo
 		return plog.LogRecord{}, false
 	}
 	t.pending++
-	return t.newLog(p.sess, t.ownSpan(p), event, at, p.key.PID, p.img, extra), true
+	dst := p.sess.logs
+	if p.wait != nil {
+		dst = t.heldLogs(p)
+	}
+	lr := t.newLog(dst, p.sess, t.ownSpan(p), event, at, p.key.PID, p.img, extra+3)
+	putTool(lr.Attributes(), p.tool, p.toolRoot && event == semconv.EventProcessExec)
+	return lr, true
 }
 
 func (t *Tracker) logSession(s *session, start bool) {
@@ -59,7 +65,7 @@ func (t *Tracker) logSession(s *session, start bool) {
 	if start {
 		event, at = semconv.EventSessionStart, s.start
 	}
-	lr := t.newLog(s, s.rootSpan, event, at, s.rootPID, s.rootImg, 1)
+	lr := t.newLog(s.logs, s, s.rootSpan, event, at, s.rootPID, s.rootImg, 1)
 	lr.Attributes().PutStr(semconv.GenAIAgentName, s.name)
 }
 
@@ -170,7 +176,11 @@ func (t *Tracker) endSpan(p *proc, at uint64, ex *exitInfo) {
 	}
 	t.pending++
 	s := p.sess
-	sp := s.spans.AppendEmpty()
+	dst := s.spans
+	if p.wait != nil {
+		dst = t.heldSpans(p)
+	}
+	sp := dst.AppendEmpty()
 	sp.SetTraceID(s.id)
 	sp.SetSpanID(p.span)
 	sp.SetParentSpanID(p.parentSpan)
@@ -181,6 +191,7 @@ func (t *Tracker) endSpan(p *proc, at uint64, ex *exitInfo) {
 	a := sp.Attributes()
 	a.EnsureCapacity(12)
 	putProcess(a, p.key.PID, p.ppid, p.img)
+	putTool(a, p.tool, false)
 	if errType := putExit(a, ex); errType != "" {
 		msg := "exit code " + errType
 		if ex.signal != 0 {

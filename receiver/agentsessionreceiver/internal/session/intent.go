@@ -61,6 +61,14 @@ type IntentStats struct {
 	NamesDropped     uint64 // DNS answers not remembered: session map full
 	ToolSpans        uint64
 	IntentEventsSeen uint64
+	// ToolProcesses are processes attributed to a tool call (the ones it
+	// started, not their descendants); ToolHeld the records held until
+	// their process's tool call was known; ToolUnresolved the waits that
+	// ended without one; ToolHeldOverflow the waits cut short by a bound.
+	ToolProcesses    uint64
+	ToolHeld         uint64
+	ToolUnresolved   uint64
+	ToolHeldOverflow uint64
 }
 
 const (
@@ -71,23 +79,14 @@ const (
 	defaultMaxTLSConns = 1024
 	maxTCPDNSStreams   = 256
 	maxOpenTools       = 64 // execute_tool spans awaiting their end, per session
-	maxToolLinks       = 16 // process spans linked to one tool call
 	maxCallsPerConn    = 16 // LLM requests awaiting their response, per connection
 )
 
 // sessIntent is the intent state of one session.
 type sessIntent struct {
-	names map[netip.Addr]string // answered address → the name asked for
-	tools []*openTool
-}
-
-type openTool struct {
-	span   pcommon.SpanID
-	parent pcommon.SpanID
-	name   string
-	callID string
-	start  uint64
-	links  []pcommon.SpanID
+	names   map[netip.Addr]string // answered address → the name asked for
+	tools   []*openTool
+	waiting []*proc // processes whose tool call is not known yet (tools.go)
 }
 
 type tlsKey struct {
@@ -116,6 +115,7 @@ type llmCall struct {
 	parent pcommon.SpanID
 	p      *proc
 	begin  uint64 // boottime ns
+	seq    uint64 // in.callSeq at the request
 }
 
 type tcpDNSKey struct {
@@ -132,6 +132,7 @@ type intentState struct {
 	system   map[netip.Addr]bool
 	conns    map[tlsKey]*tlsConn
 	callSeq  uint64
+	held     int // records and spans held for their tool call (tools.go)
 	ending   *session
 	st       IntentStats
 }
@@ -411,10 +412,10 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	begin := t.clock.Boot(m.Begin)
 	// The model's previous tool calls ran until this request carries
 	// their results back.
-	t.closeTools(p.sess, begin)
+	t.toolsAnswered(p, req, begin)
 	in.callSeq++
 	call := &llmCall{
-		ep: ep, req: req, host: m.Host(), p: p, parent: p.span, begin: begin,
+		ep: ep, req: req, host: m.Host(), p: p, parent: p.span, begin: begin, seq: in.callSeq,
 		span: spanID(p.sess.id, p.key.PID, c.key.ssl^in.callSeq<<1, uint32(in.callSeq)|1<<31),
 	}
 	if len(c.calls) >= maxCallsPerConn {
@@ -544,17 +545,19 @@ func (t *Tracker) httpResponse(c *tlsConn, m *httpstream.Message) {
 	}
 
 	// The model asked for tools: each runs from now until the agent sends
-	// the results back (its next call), linked to the processes it starts.
+	// its result back, and the processes the caller starts meanwhile are
+	// its children (tools.go).
 	si := s.intentState()
 	for i, tc := range resp.ToolCalls {
 		if len(si.tools) >= maxOpenTools {
-			break
+			t.endTool(s, si.tools[0], end) // the oldest: its result never came
+			si.tools = slices.Delete(si.tools, 0, 1)
 		}
-		si.tools = append(si.tools, &openTool{
-			span:   spanID(s.id, call.p.key.PID, uint64(call.span[0])<<56|uint64(i), uint32(in.callSeq)|1<<30),
-			parent: call.span, name: tc.Name, callID: tc.ID, start: end,
-		})
+		si.tools = append(si.tools, newOpenTool(tc,
+			spanID(s.id, call.p.key.PID, uint64(call.span[0])<<56|uint64(i), uint32(in.callSeq)|1<<30),
+			call.span, call.p.key, call.seq, end))
 	}
+	t.resolveWaiting(s, end, false)
 }
 
 func putResponse(a pcommon.Map, r *llmapi.Response, status int) {
@@ -580,57 +583,6 @@ func putResponse(a pcommon.Map, r *llmapi.Response, status int) {
 	}
 }
 
-// noteExec links a process image started while tool calls are open to
-// them: best effort, by session and time.
-func (t *Tracker) noteExec(p *proc) {
-	si := p.sess.intent
-	if si == nil {
-		return
-	}
-	for _, tool := range si.tools {
-		if len(tool.links) < maxToolLinks {
-			tool.links = append(tool.links, p.span)
-		}
-	}
-}
-
-// closeTools emits the open execute_tool spans of s, ended at `at`.
-func (t *Tracker) closeTools(s *session, at uint64) {
-	si := s.intent
-	if si == nil || len(si.tools) == 0 {
-		return
-	}
-	for _, tool := range si.tools {
-		if t.pending >= t.cfg.MaxPendingRecords {
-			t.st.recordsDropped.Add(1)
-			continue
-		}
-		t.pending++
-		t.in.st.ToolSpans++
-		sp := s.spans.AppendEmpty()
-		sp.SetTraceID(s.id)
-		sp.SetSpanID(tool.span)
-		sp.SetParentSpanID(tool.parent)
-		sp.SetName(semconv.GenAIOpExecuteTool + " " + utf8Safe(tool.name))
-		sp.SetKind(ptrace.SpanKindInternal)
-		sp.SetStartTimestamp(t.clock.Wall(tool.start))
-		sp.SetEndTimestamp(t.clock.Wall(max(at, tool.start)))
-		a := sp.Attributes()
-		a.PutStr(semconv.GenAIOperationName, semconv.GenAIOpExecuteTool)
-		a.PutStr(semconv.GenAIToolName, utf8Safe(tool.name))
-		if tool.callID != "" {
-			a.PutStr(semconv.GenAIToolCallID, utf8Safe(tool.callID))
-		}
-		for _, l := range tool.links {
-			ln := sp.Links().AppendEmpty()
-			ln.SetTraceID(s.id)
-			ln.SetSpanID(l)
-		}
-	}
-	clear(si.tools)
-	si.tools = si.tools[:0]
-}
-
 // intentSessionEnd reports what is still open in s before it ends: its
 // unanswered queries and its tool calls.
 func (t *Tracker) intentSessionEnd(s *session) {
@@ -645,6 +597,7 @@ func (t *Tracker) intentSessionEnd(s *session) {
 			delete(in.dnsProcs, pid)
 		}
 	}
+	t.resolveWaiting(s, s.lastExit, true)
 	in.ending = nil
 	t.closeTools(s, s.lastExit)
 }
@@ -657,6 +610,11 @@ func (t *Tracker) intentFlush(nowBoot uint64) {
 		return
 	}
 	in.dnsTr.Expire(bootTime(nowBoot))
+	for _, s := range t.sessions {
+		if s.intent != nil && len(s.intent.waiting) > 0 {
+			t.resolveWaiting(s, nowBoot, false)
+		}
+	}
 	if in.dnsTr.Len() == 0 {
 		clear(in.dnsProcs)
 	}

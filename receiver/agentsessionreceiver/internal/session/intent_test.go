@@ -91,7 +91,8 @@ func TestIntentDNS(t *testing.T) {
 
 // TLS plaintext split across chunks and calls (one cut at the capture
 // cap) is reassembled into a chat span with its tool call, which ends at
-// the next request and links the process started meanwhile.
+// the request carrying its result and is the parent of the process
+// started meanwhile.
 func TestIntentTLS(t *testing.T) {
 	stream, err := os.ReadFile("../../../../internal/llmapi/testdata/anthropic_stream.sse")
 	if err != nil {
@@ -124,10 +125,15 @@ func TestIntentTLS(t *testing.T) {
 	feed(kevent.TLSWrite, req)
 	resp := "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: " + strconv.Itoa(len(stream)) + "\r\n\r\n" + string(stream)
 	feed(kevent.TLSRead, resp)
-	// A tool runs: the agent starts a process; then the next request.
+	// A tool runs: the agent starts a process; then the request with its
+	// result.
 	tr.Handle(forkEv(101, at+ms, at+ms, 100, s0))
 	tr.Handle(execEv(101, at+ms, at+2*ms, 0, 100, "/usr/bin/ls", "/w", "ls"))
-	feed(kevent.TLSWrite, req)
+	tr.Handle(exitEv(101, at+ms, at+3*ms, 0))
+	at += 3 * ms
+	body2 := `{"model":"claude-opus-4","max_tokens":10,"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":[]},` +
+		`{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_01A09q90qw90lq917835lq9","content":"a b"}]}]}`
+	feed(kevent.TLSWrite, "POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: "+strconv.Itoa(len(body2))+"\r\n\r\n"+body2)
 	// A truncated call: 100 bytes moved, 64 captured; the parser is told.
 	at += ms
 	tr.Handle(&kevent.TLS{Header: hdr(kevent.KindTLS, 0, 100, s0, at), Conn: 0xabc, Dir: kevent.TLSWrite, Total: 100, Truncated: true,
@@ -154,15 +160,8 @@ func TestIntentTLS(t *testing.T) {
 	if tool.name != "execute_tool Bash" || tool.parent != chat.id || tool.end <= tool.start {
 		t.Errorf("tool span %+v", tool)
 	}
-	var links int
-	for i := 0; i < td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().Len(); i++ {
-		sp := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(i)
-		if sp.SpanID() == tool.id {
-			links = sp.Links().Len()
-		}
-	}
-	if links != 1 {
-		t.Errorf("tool span links %d, want the ls process", links)
+	if ls := findSpan(t, spans, 101, "ls"); ls.parent != tool.id || ls.attrs[semconv.GenAIToolCallID] != "toolu_01A09q90qw90lq917835lq9" {
+		t.Errorf("ls span %+v: want it under the tool call %v", ls, tool.id)
 	}
 	for _, l := range flatLogs(t, ld) {
 		for k, v := range l.attrs {

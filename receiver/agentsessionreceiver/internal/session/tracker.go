@@ -157,6 +157,11 @@ type proc struct {
 	// if an exec replaces it (one span per process image, not per fork);
 	// its first own event (a record, a child) gives it one.
 	forkOnly bool
+	// tool is the model's tool call that started the process (toolRoot)
+	// or an ancestor; wait, that the call is not known yet (tools.go).
+	tool     *openTool
+	toolRoot bool
+	wait     *toolWait
 	// Forks before this boottime may have copied the kernel's pending
 	// flag from this process (set while userspace judged it).
 	pendingUntil uint64
@@ -455,6 +460,7 @@ func (t *Tracker) fork(f *kevent.Fork) {
 		return
 	}
 	c.forkOnly = true
+	t.toolFork(parent, c, f.Time)
 	if parent.pendingUntil != 0 && f.Time <= parent.pendingUntil {
 		t.track(c, false)
 		c.pendingUntil = BootNow()
@@ -720,6 +726,7 @@ func (t *Tracker) addProc(s *session, key proctree.Key, startNS uint64, ppid uin
 }
 
 func (t *Tracker) removeProc(p *proc, at uint64) {
+	t.toolsCallerGone(p, at)
 	delete(t.procs, p.key)
 	t.st.trackedProcs.Store(int64(len(t.procs)))
 	s := p.sess
