@@ -35,6 +35,7 @@ const (
 	defaultArgsBytes  = 4096    // argv bytes per exec
 	defaultMaxSession = 1024    // sessions in progress
 	defaultGrace      = 2 * time.Second
+	defaultDedup      = 2 * time.Second
 )
 
 // AgentConfig is one `agents:` matcher: name, executables (globs on the
@@ -76,6 +77,10 @@ type Config struct {
 	// SessionEndGrace is how long a session whose last process exited
 	// waits for late events before it ends.
 	SessionEndGrace time.Duration `mapstructure:"session_end_grace"`
+	// DedupWindow folds repeated opens of one file by one process (same
+	// path, flags and result class) within it into one agent.file.open
+	// record with agent.file.open_count; 0 disables.
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
 	// ProcPath is procfs; /host/proc when the collector runs in a
 	// container with the host's /proc mounted there.
 	ProcPath string `mapstructure:"proc_path"`
@@ -119,6 +124,7 @@ func createDefaultConfig() component.Config {
 		RingBufferSize:  defaultRingBuffer,
 		MaxProcesses:    defaultMaxProcs,
 		SessionEndGrace: defaultGrace,
+		DedupWindow:     defaultDedup,
 		ProcPath:        "/proc",
 		MaxSessions:     defaultMaxSession,
 		DNS:             defaultDNSConfig(),
@@ -180,6 +186,10 @@ func (c *Config) Validate() error {
 	if c.SessionEndGrace < 0 {
 		add("session_end_grace: %v is negative", c.SessionEndGrace)
 	}
+	if c.DedupWindow < 0 || c.DedupWindow > time.Minute {
+		// A record held longer than a minute is too late for anyone.
+		add("dedup_window: %v must be 0 (off) to 1m", c.DedupWindow)
+	}
 	if !strings.HasPrefix(c.ProcPath, "/") {
 		add("proc_path: %q is not an absolute path", c.ProcPath)
 	}
@@ -206,5 +216,6 @@ func (c *Config) sessionConfig(m *matcher.Set, backend string) session.Config {
 		MaxSessions:  c.MaxSessions,
 		MaxProcesses: int(c.MaxProcesses),
 		ProcRoot:     c.ProcPath,
+		DedupWindow:  c.DedupWindow,
 	}
 }

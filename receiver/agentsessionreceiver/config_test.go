@@ -34,6 +34,7 @@ func TestLoadConfig(t *testing.T) {
 		RingBufferSize:  16 << 20,
 		MaxProcesses:    4096,
 		SessionEndGrace: 5 * time.Second,
+		DedupWindow:     500 * time.Millisecond,
 		ProcPath:        "/host/proc",
 		MaxSessions:     64,
 		DNS:             defaultDNSConfig(),
@@ -100,7 +101,7 @@ func TestDefaultConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Hooks != HooksAuto || !cfg.BuiltinAgents || cfg.MaxArgsBytes != 4096 || cfg.RingBufferSize != 8<<20 ||
-		cfg.MaxProcesses != 32768 || cfg.SessionEndGrace != 2*time.Second || cfg.ProcPath != "/proc" || cfg.MaxSessions != 1024 {
+		cfg.MaxProcesses != 32768 || cfg.SessionEndGrace != 2*time.Second || cfg.DedupWindow != 2*time.Second || cfg.ProcPath != "/proc" || cfg.MaxSessions != 1024 {
 		t.Errorf("defaults %+v", cfg)
 	}
 	for _, p := range []string{"/usr/lib", "/usr/share", "/proc", "/sys", "/dev", "/root/go/pkg/mod", "/root/.cache/go-build"} {
@@ -148,6 +149,9 @@ func TestValidate(t *testing.T) {
 		{"max processes over pid_max", func(c *Config) { c.MaxProcesses = 1 << 23 }, "max_processes"},
 		{"grace 0", func(c *Config) { c.SessionEndGrace = 0 }, ""},
 		{"grace negative", func(c *Config) { c.SessionEndGrace = -time.Second }, "session_end_grace"},
+		{"dedup off", func(c *Config) { c.DedupWindow = 0 }, ""},
+		{"dedup negative", func(c *Config) { c.DedupWindow = -time.Second }, "dedup_window"},
+		{"dedup too long", func(c *Config) { c.DedupWindow = time.Hour }, "dedup_window: 1h0m0s"},
 		{"relative proc", func(c *Config) { c.ProcPath = "proc" }, "proc_path"},
 		{"sessions 0", func(c *Config) { c.MaxSessions = 0 }, "max_sessions: 0"},
 		{"prefix 63 bytes", func(c *Config) { c.Noise.PathPrefixes = []string{long} }, ""},

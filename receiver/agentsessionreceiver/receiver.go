@@ -178,12 +178,14 @@ func (r *sessionReceiver) run(ctx context.Context) {
 			pending++
 		case errors.Is(err, kernel.ErrTimeout):
 		case errors.Is(err, kernel.ErrClosed):
+			r.tracker.Drain() // what waits for a window goes out now
 			r.flush(context.Background())
 			return
 		default:
 			r.set.Logger.Error("ring buffer read failed", zap.Error(err))
 		}
 		if ctx.Err() != nil {
+			r.tracker.Drain()
 			r.flush(context.Background())
 			return
 		}
@@ -290,6 +292,15 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 	if err != nil {
 		return nil, err
 	}
+	folded, err := m.Int64ObservableCounter("agentwatch.receiver.opens_folded",
+		metric.WithDescription("Repeated file opens counted on an earlier record (result=folded), or recorded alone because the fold table was full (result=unfolded)."), metric.WithUnit("{event}"))
+	if err != nil {
+		return nil, err
+	}
+	foldedAttrs := [2]metric.ObserveOption{
+		metric.WithAttributes(attribute.String("result", "folded")),
+		metric.WithAttributes(attribute.String("result", "unfolded")),
+	}
 	hooks, err := m.Int64ObservableGauge("agentwatch.receiver.hooks",
 		metric.WithDescription("Kernel hooks: 1 attached, 0 failed."), metric.WithUnit("{hook}"))
 	if err != nil {
@@ -307,6 +318,8 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 		}
 		st := tracker.Stats()
 		o.ObserveInt64(sessions, int64(st.ActiveSessions))
+		o.ObserveInt64(folded, int64(st.OpensFolded), foldedAttrs[0])
+		o.ObserveInt64(folded, int64(st.OpensUnfolded), foldedAttrs[1])
 		o.ObserveInt64(procs, int64(st.TrackedProcesses))
 		for _, h := range hookList {
 			v := int64(0)
@@ -317,7 +330,7 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 				attribute.String("hook", h.Name), attribute.String("backend", backend)))
 		}
 		return nil
-	}, drops, noise, sessions, procs, hooks)
+	}, drops, noise, sessions, procs, folded, hooks)
 	if err != nil {
 		return nil, err
 	}

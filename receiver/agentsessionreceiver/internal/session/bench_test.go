@@ -1,6 +1,7 @@
 package session
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -60,6 +61,41 @@ func BenchmarkHandleOpen(b *testing.B) {
 		evs[i] = openEv(k.PID, k.StartNS(), 200*sec, 0, "/home/u/proj/src/main.go", unix.O_RDONLY|unix.O_CLOEXEC, 3)
 	}
 	benchEvents(b, tr, func(i int) kevent.Event { return evs[i%len(evs)] })
+}
+
+// BenchmarkHandleOpenDedup is the open path with folding on: the same
+// opens again and again (an agent's state files), counted on held records.
+func BenchmarkHandleOpenDedup(b *testing.B) {
+	tr, keys := benchTracker(b)
+	tr.cfg.DedupWindow = 2 * time.Second
+	evs := make([]*kevent.Open, 0, 4*len(keys))
+	for _, k := range keys {
+		for _, f := range []string{"/home/u/.claude.json", "/home/u/proj/src/main.go", "/home/u/proj/go.mod", "/etc/hosts"} {
+			evs = append(evs, openEv(k.PID, k.StartNS(), 200*sec, 0, f, unix.O_RDONLY|unix.O_CLOEXEC, 3))
+		}
+	}
+	benchEvents(b, tr, func(i int) kevent.Event {
+		e := evs[i%len(evs)]
+		e.Time = 200*sec + uint64(i)*uint64(time.Microsecond) // windows end as time goes
+		return e
+	})
+}
+
+// BenchmarkHandleOpenDedupUnique is folding's worst case: no open repeats,
+// each is held for its window and then recorded.
+func BenchmarkHandleOpenDedupUnique(b *testing.B) {
+	tr, keys := benchTracker(b)
+	tr.cfg.DedupWindow = 2 * time.Second
+	evs := make([]*kevent.Open, 0, 4096)
+	for i := range cap(evs) {
+		k := keys[i%len(keys)]
+		evs = append(evs, openEv(k.PID, k.StartNS(), 0, 0, "/home/u/proj/src/f"+strconv.Itoa(i)+".go", unix.O_RDONLY|unix.O_CLOEXEC, 3))
+	}
+	benchEvents(b, tr, func(i int) kevent.Event {
+		e := evs[i%len(evs)]
+		e.Time = 200*sec + uint64(i)*uint64(time.Millisecond)
+		return e
+	})
 }
 
 func BenchmarkHandleConnect(b *testing.B) {

@@ -153,6 +153,7 @@ func (t *Tracker) ownSpan(p *proc) pcommon.SpanID {
 // parent; otherwise the old image's span ends here and is the new one's
 // parent.
 func (t *Tracker) nextImageSpan(p *proc, at uint64) {
+	t.releaseOpens(p) // they were the old image's
 	if p.forkOnly {
 		p.forkOnly = false
 	} else {
@@ -236,6 +237,7 @@ func (t *Tracker) Flush(now time.Time) (plog.Logs, ptrace.Traces) {
 		t.reap(nowBoot)
 		t.lastReap = nowBoot
 	}
+	t.expireOpens(nowBoot)
 	t.intentFlush(nowBoot)
 	grace := uint64(t.cfg.Grace)
 	for _, s := range t.sessions {

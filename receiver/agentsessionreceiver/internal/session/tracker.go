@@ -92,6 +92,10 @@ type Config struct {
 	RejectTTL time.Duration
 	// Clock converts kernel timestamps; NewClock() when nil.
 	Clock *Clock
+	// DedupWindow folds repeated opens of one file by one process (same
+	// path, flags and result class) within it into one record with
+	// agent.file.open_count; 0 disables (dedup.go).
+	DedupWindow time.Duration
 	// Intent configures DNS and TLS handling (intent.go); off when zero.
 	Intent IntentConfig
 }
@@ -111,6 +115,8 @@ type Stats struct {
 	Adopted            uint64 // processes found through /proc after a lost event
 	Reaped             uint64 // processes ended because /proc no longer has them
 	MembershipErrors   uint64 // Track/Untrack failures
+	OpensFolded        uint64 // repeated opens counted on an earlier record
+	OpensUnfolded      uint64 // opens recorded alone because the fold table was full
 }
 
 type counters struct {
@@ -127,6 +133,8 @@ type counters struct {
 	adopted          atomic.Uint64
 	reaped           atomic.Uint64
 	membershipErrors atomic.Uint64
+	opensFolded      atomic.Uint64
+	opensUnfolded    atomic.Uint64
 }
 
 // image is what a process runs: shared by a forked child with its parent
@@ -162,6 +170,7 @@ type proc struct {
 	tool     *openTool
 	toolRoot bool
 	wait     *toolWait
+	opens    map[openKey]*heldOpen // opens folded into one record (dedup.go)
 	// Forks before this boottime may have copied the kernel's pending
 	// flag from this process (set while userspace judged it).
 	pendingUntil uint64
@@ -216,6 +225,7 @@ type Tracker struct {
 	lastExpire uint64
 	st         counters
 	in         *intentState // nil without DNS and TLS (intent.go)
+	dedup      dedupState
 }
 
 const (
@@ -307,6 +317,8 @@ func (t *Tracker) Stats() Stats {
 		Adopted:            t.st.adopted.Load(),
 		Reaped:             t.st.reaped.Load(),
 		MembershipErrors:   t.st.membershipErrors.Load(),
+		OpensFolded:        t.st.opensFolded.Load(),
+		OpensUnfolded:      t.st.opensUnfolded.Load(),
 	}
 	for i := range s.Events {
 		s.Events[i] = t.st.events[i].Load()
@@ -478,6 +490,7 @@ func (t *Tracker) exit(e *kevent.Exit) {
 	}
 	code, sig := e.Code()
 	ex := &exitInfo{code: code, signal: sig}
+	t.releaseOpens(p)
 	t.logExit(p, e.Time, ex)
 	t.endSpan(p, e.Time, ex)
 	t.removeProc(p, e.Time)
@@ -488,21 +501,35 @@ func (t *Tracker) open(e *kevent.Open) {
 	if p == nil {
 		return
 	}
-	lr, ok := t.eventLog(p, semconv.EventFileOpen, e.Time, 5)
-	if !ok {
-		return
-	}
 	fp := e.Path
 	if e.Header.Flags&kevent.FlagPathRaw != 0 {
 		fp = absPath(fp, p.img.cwd)
 	}
+	fp = utf8Safe(path.Clean(fp))
+	if t.cfg.DedupWindow > 0 {
+		t.expireOpens(e.Time)
+		if t.foldOpen(p, e, fp) {
+			return
+		}
+	}
+	t.logOpen(p, e.Time, fp, e.OpenFlags, e.Ret, e.Syscall, e.Header.Flags&kevent.FlagPathTruncated != 0, 1)
+}
+
+func (t *Tracker) logOpen(p *proc, at uint64, fp string, flags uint32, ret int32, syscall uint16, truncated bool, count int) {
+	lr, ok := t.eventLog(p, semconv.EventFileOpen, at, 6)
+	if !ok {
+		return
+	}
 	a := lr.Attributes()
-	a.PutStr(semconv.FilePath, utf8Safe(path.Clean(fp)))
-	a.PutStr(semconv.FileFlags, t.flags.get(e.OpenFlags))
-	a.PutInt(semconv.FileResult, int64(e.Ret))
-	a.PutStr(semconv.Hook, t.hooks.forOpen(e.Syscall))
-	if e.Header.Flags&kevent.FlagPathTruncated != 0 {
+	a.PutStr(semconv.FilePath, fp)
+	a.PutStr(semconv.FileFlags, t.flags.get(flags))
+	a.PutInt(semconv.FileResult, int64(ret))
+	a.PutStr(semconv.Hook, t.hooks.forOpen(syscall))
+	if truncated {
 		a.PutBool(semconv.PathTruncated, true)
+	}
+	if count > 1 {
+		a.PutInt(semconv.FileOpenCount, int64(count))
 	}
 }
 
@@ -726,6 +753,7 @@ func (t *Tracker) addProc(s *session, key proctree.Key, startNS uint64, ppid uin
 }
 
 func (t *Tracker) removeProc(p *proc, at uint64) {
+	t.releaseOpens(p)
 	t.toolsCallerGone(p, at)
 	delete(t.procs, p.key)
 	t.st.trackedProcs.Store(int64(len(t.procs)))
