@@ -3,6 +3,7 @@ package session
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
@@ -12,7 +13,15 @@ import (
 // instead of) an exec: an open, an exit without exec, a child. Its span
 // then starts at the fork, and its records carry it.
 func TestForkSpans(t *testing.T) {
-	tr, _ := newTestTracker(t, nil)
+	for _, w := range []time.Duration{0, 2 * time.Second} {
+		t.Run("dedup "+w.String(), func(t *testing.T) { testForkSpans(t, w) })
+	}
+}
+
+// With folding, the fork's open is held when the exec comes: it still
+// gives the fork its span, and carries it.
+func testForkSpans(t *testing.T, dedup time.Duration) {
+	tr, _ := newTestTracker(t, func(c *Config) { c.DedupWindow = dedup })
 	const s0 = 500 * sec
 	tr.Handle(execEv(100, s0, s0, kevent.FlagExecMatched, 1, "/opt/aw-agent", "/w", "aw-agent"))
 	// 101: opens before its exec (a shell redirect) → fork span, then git.
