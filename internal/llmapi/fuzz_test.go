@@ -28,6 +28,14 @@ func fuzzAPI(t *testing.T, ep Endpoint, data []byte) {
 		if len(r.Prompt) > 256 {
 			t.Fatalf("prompt %d bytes", len(r.Prompt))
 		}
+		if len(r.ToolResults) > maxBlocks {
+			t.Fatalf("%d tool results", len(r.ToolResults))
+		}
+		for _, tr := range r.ToolResults {
+			if len(tr.Content) > 256 {
+				t.Fatalf("tool result %d bytes", len(tr.Content))
+			}
+		}
 	}
 	for _, isSSE := range []bool{false, true} {
 		r, err := ParseResponse(ep, data, isSSE, opt)
