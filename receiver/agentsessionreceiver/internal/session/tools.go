@@ -150,6 +150,9 @@ func (t *Tracker) toolFork(parent, c *proc, at uint64) {
 		t.wait(c, &toolWait{until: parent.wait.until, parent: parent, caller: parent.wait.caller, since: at})
 		return
 	}
+	if !parent.llmCaller {
+		return // only an LLM-calling process has tool calls of its own
+	}
 	var only *openTool
 	n := 0
 	if si != nil {
@@ -375,6 +378,7 @@ func (t *Tracker) release(p *proc, tool *openTool) {
 // When the body could not be read, every call of the caller ends: its
 // results may be in what was lost.
 func (t *Tracker) toolsAnswered(p *proc, req *llmapi.Request, at uint64) {
+	p.llmCaller = true
 	si := p.sess.intent
 	if si == nil || len(si.tools) == 0 {
 		return

@@ -170,7 +170,9 @@ type proc struct {
 	tool     *openTool
 	toolRoot bool
 	wait     *toolWait
-	opens    map[openKey]*heldOpen // opens folded into one record (dedup.go)
+	// llmCaller: an LLM request was seen from it.
+	llmCaller bool
+	opens     map[openKey]*heldOpen // opens folded into one record (dedup.go)
 	// Forks before this boottime may have copied the kernel's pending
 	// flag from this process (set while userspace judged it).
 	pendingUntil uint64
