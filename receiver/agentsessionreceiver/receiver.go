@@ -178,12 +178,14 @@ func (r *sessionReceiver) run(ctx context.Context) {
 			pending++
 		case errors.Is(err, kernel.ErrTimeout):
 		case errors.Is(err, kernel.ErrClosed):
+			r.tracker.ReleaseHeld() // the last flush: nothing waits for a TLS name
 			r.flush(context.Background())
 			return
 		default:
 			r.set.Logger.Error("ring buffer read failed", zap.Error(err))
 		}
 		if ctx.Err() != nil {
+			r.tracker.ReleaseHeld()
 			r.flush(context.Background())
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -77,8 +78,9 @@ const (
 
 // sessIntent is the intent state of one session.
 type sessIntent struct {
-	names map[netip.Addr]string // answered address → the name asked for
+	names map[netip.Addr]peerName // address → the name asked for (DNS) or talked to (TLS)
 	tools []*openTool
+	held  []*heldConnect // unnamed connects awaiting their TLS layer (peername.go)
 }
 
 type openTool struct {
@@ -106,6 +108,9 @@ type tlsConn struct {
 	dirs    [2]dirState
 	lastUse uint64
 	calls   map[*httpstream.Message]*llmCall
+	// requested: a request was seen; the first one names the connect
+	// that opened the connection.
+	requested bool
 }
 
 type llmCall struct {
@@ -132,6 +137,7 @@ type intentState struct {
 	system   map[netip.Addr]bool
 	conns    map[tlsKey]*tlsConn
 	callSeq  uint64
+	hosts    *hostsCache // /etc/hosts under each process's root
 	ending   *session
 	st       IntentStats
 }
@@ -157,6 +163,7 @@ func (t *Tracker) initIntent(cfg IntentConfig) {
 		dnsProcs: map[uint32]*proc{},
 		tcpDNS:   map[tcpDNSKey]*dns.TCPStream{},
 		conns:    map[tlsKey]*tlsConn{},
+		hosts:    newHostsCache(t.cfg.ProcRoot),
 	}
 	if cfg.SystemResolvers != nil {
 		in.system = map[netip.Addr]bool{}
@@ -188,7 +195,7 @@ func (t *Tracker) ForEachProcess(fn func(pid uint32)) {
 
 func (s *session) intentState() *sessIntent {
 	if s.intent == nil {
-		s.intent = &sessIntent{names: map[netip.Addr]string{}}
+		s.intent = &sessIntent{names: map[netip.Addr]peerName{}}
 	}
 	return s.intent
 }
@@ -300,32 +307,47 @@ func (t *Tracker) rememberNames(s *session, name string, m *dns.Message) {
 	if name == "" {
 		return
 	}
-	si := s.intentState()
+	name = strings.TrimSuffix(name, ".")
 	for _, addr := range m.Addrs() {
-		addr = addr.WithZone("").Unmap()
-		if _, ok := si.names[addr]; !ok && len(si.names) >= t.in.cfg.MaxNames {
-			t.in.st.NamesDropped++
-			continue
-		}
-		si.names[addr] = name
+		t.rememberName(s, addr, peerName{name, peerDNS})
 	}
 }
 
-// putPeerName fills server.address of a connect from the names the session
-// resolved, and says whether it did (the scoring's "IP never resolved").
-// Without DNS capture nothing is claimed.
-func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr) {
-	if t.in == nil || !t.in.cfg.DNS {
+// rememberName records a name of addr for the session's later connects;
+// a DNS answer replaces what the TLS layer said, not the other way round.
+func (t *Tracker) rememberName(s *session, addr netip.Addr, n peerName) {
+	si := s.intentState()
+	addr = addr.WithZone("").Unmap()
+	old, ok := si.names[addr]
+	if !ok && len(si.names) >= t.in.cfg.MaxNames {
+		t.in.st.NamesDropped++
 		return
 	}
-	var name string
-	if p.sess.intent != nil {
-		name = p.sess.intent.names[addr.WithZone("").Unmap()]
+	if ok && old.source == peerDNS && n.source != peerDNS {
+		return
 	}
-	if name != "" {
-		a.PutStr(semconv.ServerAddress, utf8Safe(name))
+	si.names[addr] = n
+}
+
+// putPeerName fills server.address of a connect from every source that
+// names its address (peerNameOf), and says whether one did (the scoring's
+// "IP never resolved"). Without DNS capture an unnamed address is not
+// claimed unresolved.
+func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr, port uint16) bool {
+	if t.in == nil {
+		return false
 	}
-	a.PutBool(semconv.PeerResolved, name != "")
+	n := t.peerNameOf(p, addr, port)
+	if n.name != "" {
+		a.PutStr(semconv.ServerAddress, utf8Safe(n.name))
+		a.PutStr(semconv.PeerNameSource, n.source)
+		a.PutBool(semconv.PeerResolved, true)
+		return true
+	}
+	if t.in.cfg.DNS {
+		a.PutBool(semconv.PeerResolved, false)
+	}
+	return false
 }
 
 // ---- TLS ----
@@ -398,6 +420,11 @@ func (t *Tracker) llmOptions() llmapi.Options { return llmapi.Options{Capture: t
 func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	in := t.in
 	in.st.HTTPMessages++
+	if !c.requested {
+		c.requested = true
+		host, _ := splitHostPort(m.Host())
+		t.nameHeldConnect(c.p, host, t.clock.Boot(m.Begin))
+	}
 	ep, ok := llmapi.Detect(m.Host(), m.Target)
 	if !ok || m.Method != "POST" {
 		return
@@ -646,6 +673,7 @@ func (t *Tracker) intentSessionEnd(s *session) {
 		}
 	}
 	in.ending = nil
+	t.releaseHeld(s, 0, true)
 	t.closeTools(s, s.lastExit)
 }
 
@@ -657,6 +685,9 @@ func (t *Tracker) intentFlush(nowBoot uint64) {
 		return
 	}
 	in.dnsTr.Expire(bootTime(nowBoot))
+	for _, s := range t.sessions {
+		t.releaseHeld(s, nowBoot, false)
+	}
 	if in.dnsTr.Len() == 0 {
 		clear(in.dnsProcs)
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -523,7 +524,15 @@ func (t *Tracker) connect(e *kevent.Connect) {
 	}
 	a.PutInt(semconv.ConnectResult, int64(e.Ret))
 	a.PutStr(semconv.Hook, t.hooks.connect)
-	t.putPeerName(p, a, e.Addr)
+	a.EnsureCapacity(a.Len() + 3)
+	if !t.putPeerName(p, a, e.Addr, e.Port) && e.SockType == 1 && (e.Ret == 0 || e.Ret == -int32(syscall.EINPROGRESS)) {
+		// No name yet: the TLS layer of this connection may give one.
+		if held, ok := t.holdConnect(p, e.Addr, e.Time); ok {
+			lr.MoveTo(held)
+			last, i := p.sess.logs.Len()-1, -1
+			p.sess.logs.RemoveIf(func(plog.LogRecord) bool { i++; return i == last })
+		}
+	}
 }
 
 // enforceActions are the agent.enforce.action values per kernel action;
