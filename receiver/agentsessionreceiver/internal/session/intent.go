@@ -45,6 +45,8 @@ type IntentConfig struct {
 	MaxTLSConns int
 	// HTTP bounds each connection's HTTP reassembly.
 	HTTP httpstream.Config
+	// Secrets configures the search for secrets in LLM requests (TLS).
+	Secrets SecretsConfig
 }
 
 // IntentStats are the intent layer's userspace counters.
@@ -81,6 +83,7 @@ type sessIntent struct {
 	names map[netip.Addr]peerName // address → the name asked for (DNS) or talked to (TLS)
 	tools []*openTool
 	held  []*heldConnect // unnamed connects awaiting their TLS layer (peername.go)
+	sec   *sessSecrets   // fingerprints and reported secrets (secrets.go)
 }
 
 type openTool struct {
@@ -121,6 +124,7 @@ type llmCall struct {
 	parent pcommon.SpanID
 	p      *proc
 	begin  uint64 // boottime ns
+	secret *secretFinding
 }
 
 type tcpDNSKey struct {
@@ -138,11 +142,12 @@ type intentState struct {
 	conns    map[tlsKey]*tlsConn
 	callSeq  uint64
 	hosts    *hostsCache // /etc/hosts under each process's root
+	sec      *secretsState
 	ending   *session
 	st       IntentStats
 }
 
-func (t *Tracker) initIntent(cfg IntentConfig) {
+func (t *Tracker) initIntent(cfg IntentConfig) error {
 	if cfg.DNSTimeout <= 0 {
 		cfg.DNSTimeout = defaultDNSTimeout
 	}
@@ -172,7 +177,15 @@ func (t *Tracker) initIntent(cfg IntentConfig) {
 		}
 	}
 	in.dnsTr = dns.NewTracker(cfg.DNSTimeout, cfg.MaxPendingDNS, t.dnsUnanswered)
+	if cfg.TLS && cfg.Secrets.Enabled {
+		sec, err := newSecretsState(cfg.Secrets)
+		if err != nil {
+			return err
+		}
+		in.sec = sec
+	}
 	t.in = in
+	return nil
 }
 
 // IntentStats returns the intent counters. Like Handle, call it from the
@@ -415,7 +428,13 @@ func (t *Tracker) tlsConnOf(k tlsKey, p *proc) *tlsConn {
 	return c
 }
 
-func (t *Tracker) llmOptions() llmapi.Options { return llmapi.Options{Capture: t.in.cfg.Capture} }
+func (t *Tracker) llmOptions(p *proc) llmapi.Options {
+	o := llmapi.Options{Capture: t.in.cfg.Capture}
+	if o.Capture >= llmapi.CaptureFull {
+		o.Redact = t.secretRedactor(p)
+	}
+	return o
+}
 
 func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	in := t.in
@@ -429,7 +448,7 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	if !ok || m.Method != "POST" {
 		return
 	}
-	req, err := llmapi.ParseRequest(ep, m.Body, t.llmOptions())
+	req, err := llmapi.ParseRequest(ep, m.Body, t.llmOptions(c.p))
 	if err != nil {
 		in.st.LLMParseErrors++
 		req = &llmapi.Request{Endpoint: ep, Model: ep.Model, Partial: true}
@@ -444,12 +463,13 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 		ep: ep, req: req, host: m.Host(), p: p, parent: p.span, begin: begin,
 		span: spanID(p.sess.id, p.key.PID, c.key.ssl^in.callSeq<<1, uint32(in.callSeq)|1<<31),
 	}
+	call.secret = t.scanRequest(p, m.Body)
 	if len(c.calls) >= maxCallsPerConn {
 		clear(c.calls)
 	}
 	c.calls[m] = call
 
-	lr, ok := t.eventLog(p, semconv.EventLLMRequest, begin, 14)
+	lr, ok := t.eventLog(p, semconv.EventLLMRequest, begin, 20)
 	if !ok {
 		return
 	}
@@ -459,6 +479,7 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	if req.MaxTokens > 0 {
 		a.PutInt(semconv.GenAIRequestMaxTokens, req.MaxTokens)
 	}
+	putSecretFinding(a, call.secret)
 	if ua := m.Header.Get("User-Agent"); ua != "" && in.cfg.Capture >= llmapi.CaptureMetadata {
 		a.PutStr(semconv.UserAgentOriginal, utf8Safe(redact.Header("User-Agent", ua)))
 	}
@@ -507,7 +528,7 @@ func (t *Tracker) httpResponse(c *tlsConn, m *httpstream.Message) {
 		return // not an LLM call, or its request was not seen
 	}
 	delete(c.calls, m.Request)
-	resp, err := llmapi.ParseResponse(call.ep, m.Body, m.SSE, t.llmOptions())
+	resp, err := llmapi.ParseResponse(call.ep, m.Body, m.SSE, t.llmOptions(call.p))
 	if err != nil || resp == nil {
 		in.st.LLMParseErrors++
 		resp = &llmapi.Response{Endpoint: call.ep, Partial: true}
@@ -563,6 +584,7 @@ func (t *Tracker) httpResponse(c *tlsConn, m *httpstream.Message) {
 	if in.cfg.Capture >= llmapi.CaptureMetadata {
 		putStrings(a, semconv.LLMTools, call.req.Tools)
 	}
+	putSecretFinding(a, call.secret)
 	if resp.ErrorType != "" || m.StatusCode >= 400 {
 		sp.Status().SetCode(ptrace.StatusCodeError)
 		if v, ok := a.Get(semconv.ErrorType); ok {

@@ -278,7 +278,9 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
 	}
 	if cfg.Intent.DNS || cfg.Intent.TLS {
-		t.initIntent(cfg.Intent)
+		if err := t.initIntent(cfg.Intent); err != nil {
+			return nil, fmt.Errorf("session: secrets: %w", err)
+		}
 	}
 	return t, nil
 }
@@ -490,7 +492,9 @@ func (t *Tracker) open(e *kevent.Open) {
 		fp = absPath(fp, p.img.cwd)
 	}
 	a := lr.Attributes()
-	a.PutStr(semconv.FilePath, utf8Safe(path.Clean(fp)))
+	fp = path.Clean(fp)
+	t.sensitiveOpen(p, e, fp)
+	a.PutStr(semconv.FilePath, utf8Safe(fp))
 	a.PutStr(semconv.FileFlags, t.flags.get(e.OpenFlags))
 	a.PutInt(semconv.FileResult, int64(e.Ret))
 	a.PutStr(semconv.Hook, t.hooks.forOpen(e.Syscall))
