@@ -1,6 +1,7 @@
 package session
 
 import (
+	"hash/maphash"
 	"io"
 	"os"
 	"path"
@@ -37,7 +38,11 @@ type SecretsConfig struct {
 // DefaultSecretFiles are the seed policy's sensitive paths.
 var DefaultSecretFiles = []string{"~/.aws/*", "~/.ssh/*", "~/.kube/*", "~/.config/gcloud/*", "~/.gnupg/**", "**/.env*", "**/credentials*"}
 
+var scanSeed = maphash.MakeSeed()
+
 const (
+	minCachedScan          = 64
+	maxCachedScans         = 1 << 16
 	defaultSecretFileBytes = 64 << 10
 	maxSecretFilesRead     = 256 // per session
 	maxReportedSecrets     = 4096
@@ -66,6 +71,10 @@ type sessSecrets struct {
 	fp       *secrets.Fingerprints
 	read     map[string]fileStamp // sensitive files fingerprinted
 	reported map[uint64]bool      // secrets already reported in the session
+	// scanned are the texts (by hash) already scanned against the current
+	// fingerprints: a conversation re-sends its history with every
+	// request, and only what is new costs a scan.
+	scanned map[uint64]struct{}
 }
 
 type fileStamp struct {
@@ -112,7 +121,8 @@ func (t *Tracker) homesOf(p *proc) []string {
 func (s *session) secretsState(max int) *sessSecrets {
 	si := s.intentState()
 	if si.sec == nil {
-		si.sec = &sessSecrets{fp: secrets.NewFingerprints(max), read: map[string]fileStamp{}, reported: map[uint64]bool{}}
+		si.sec = &sessSecrets{fp: secrets.NewFingerprints(max), read: map[string]fileStamp{}, reported: map[uint64]bool{},
+			scanned: map[uint64]struct{}{}}
 	}
 	return si.sec
 }
@@ -152,6 +162,7 @@ func (t *Tracker) sensitiveOpen(p *proc, e *kevent.Open, file string) {
 	}
 	ss.read[file] = stamp
 	ss.fp.AddFile(file, b)
+	clear(ss.scanned) // what was scanned before may hold this file's content
 	sec.st.FilesRead++
 	sec.st.FileBytes += uint64(len(b))
 }
@@ -210,6 +221,16 @@ func (t *Tracker) scanRequest(p *proc, body []byte) *secretFinding {
 	var f secretFinding
 	sc := secrets.Scanner{FP: ss.fp}
 	llmapi.RequestContent(body, func(part llmapi.Part) {
+		if len(part.Text) >= minCachedScan {
+			h := maphash.String(scanSeed, part.Text)
+			if _, ok := ss.scanned[h]; ok {
+				return
+			}
+			if len(ss.scanned) >= maxCachedScans {
+				clear(ss.scanned)
+			}
+			ss.scanned[h] = struct{}{}
+		}
 		sec.st.ScannedBytes += uint64(len(part.Text))
 		sc.Scan(part.Text, func(fd secrets.Finding) {
 			if ss.reported[fd.Hash] {
