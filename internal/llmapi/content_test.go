@@ -51,3 +51,16 @@ func TestRequestContent(t *testing.T) {
 		t.Error("cut body reported as JSON")
 	}
 }
+
+func FuzzRequestContent(f *testing.F) {
+	f.Add(`{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"x"}]}]}`)
+	f.Add(`{"contents":[{"parts":[{"functionResponse":{"name":"n","response":{"o":"v"}}}]}]}`)
+	f.Add(`[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["x"]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		RequestContent([]byte(body), func(p Part) {
+			if p.Text == "" {
+				t.Error("empty part")
+			}
+		})
+	})
+}
