@@ -322,7 +322,7 @@ func (t *Tracker) rememberNames(s *session, name string, m *dns.Message) {
 	}
 	name = strings.TrimSuffix(name, ".")
 	for _, addr := range m.Addrs() {
-		t.rememberName(s, addr, peerName{name, peerDNS})
+		t.rememberName(s, addr, peerName{name: name, source: peerDNS})
 	}
 }
 
@@ -346,6 +346,8 @@ func (t *Tracker) rememberName(s *session, addr netip.Addr, n peerName) {
 // names its address (peerNameOf), and says whether one did (the scoring's
 // "IP never resolved"). Without DNS capture an unnamed address is not
 // claimed unresolved.
+// It returns false when the TLS layer may still name the connect better
+// (nothing named it, or only a loopback alias did).
 func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr, port uint16) bool {
 	if t.in == nil {
 		return false
@@ -355,7 +357,7 @@ func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr, port uint
 		a.PutStr(semconv.ServerAddress, utf8Safe(n.name))
 		a.PutStr(semconv.PeerNameSource, n.source)
 		a.PutBool(semconv.PeerResolved, true)
-		return true
+		return !n.generic
 	}
 	if t.in.cfg.DNS {
 		a.PutBool(semconv.PeerResolved, false)

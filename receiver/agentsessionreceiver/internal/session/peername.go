@@ -26,6 +26,9 @@ const (
 type peerName struct {
 	name   string
 	source string
+	// generic: a loopback alias of the hosts file ("localhost"), which the
+	// TLS layer's name replaces.
+	generic bool
 }
 
 const (
@@ -277,7 +280,7 @@ func (t *Tracker) peerNameOf(p *proc, addr netip.Addr, port uint16) peerName {
 		known = p.sess.intent.names[addr]
 	}
 	if n := argvPeerName(p.img.args, addr, port, known.name); n != "" {
-		return peerName{n, peerArgv}
+		return peerName{name: n, source: peerArgv}
 	}
 	if known.name != "" {
 		return known
@@ -288,7 +291,7 @@ func (t *Tracker) peerNameOf(p *proc, addr netip.Addr, port uint16) peerName {
 		for _, pid := range [...]uint32{p.key.PID, p.ppid, p.sess.rootPID} {
 			if n, ok := t.in.hosts.lookup(pid, addr); ok {
 				if n != "" {
-					return peerName{n, peerHosts}
+					return peerName{name: n, source: peerHosts, generic: loopbackAliases[n]}
 				}
 				break
 			}
@@ -337,7 +340,10 @@ func (t *Tracker) nameHeldConnect(p *proc, host string, at uint64) {
 		a.PutStr(semconv.ServerAddress, host)
 		a.PutStr(semconv.PeerNameSource, peerTLS)
 		a.PutBool(semconv.PeerResolved, true)
-		t.rememberName(p.sess, h.addr, peerName{host, peerTLS})
+		if !h.addr.IsLoopback() {
+			// a loopback address is every local server's: no name for it
+			t.rememberName(p.sess, h.addr, peerName{name: host, source: peerTLS})
+		}
 		t.releaseHeldAt(p.sess, i)
 		return
 	}
