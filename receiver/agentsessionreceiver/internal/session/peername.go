@@ -26,8 +26,8 @@ const (
 type peerName struct {
 	name   string
 	source string
-	// generic: a loopback alias of the hosts file ("localhost"), which the
-	// TLS layer's name replaces.
+	// generic: a hosts file's name for a loopback address, which the TLS
+	// layer's name replaces.
 	generic bool
 }
 
@@ -291,7 +291,10 @@ func (t *Tracker) peerNameOf(p *proc, addr netip.Addr, port uint16) peerName {
 		for _, pid := range [...]uint32{p.key.PID, p.ppid, p.sess.rootPID} {
 			if n, ok := t.in.hosts.lookup(pid, addr); ok {
 				if n != "" {
-					return peerName{name: n, source: peerHosts, generic: loopbackAliases[n]}
+					// Loopback names of a hosts file are many (localhost, the
+					// host's own name, APIs pointed at a local server): the
+					// TLS layer's says which one the process talked to.
+					return peerName{name: n, source: peerHosts, generic: addr.IsLoopback()}
 				}
 				break
 			}

@@ -197,3 +197,32 @@ func TestPeerNameTLSHost(t *testing.T) {
 		t.Fatalf("session end: %v", cs)
 	}
 }
+
+// A hosts file's name for a loopback address (here the host's own name)
+// gives way to the Host of the TLS connection; without one it stays.
+func TestPeerNameLoopbackHostsThenTLS(t *testing.T) {
+	procRoot := t.TempDir()
+	tr, _ := newTestTracker(t, func(c *Config) {
+		c.ProcRoot = procRoot
+		c.Intent = IntentConfig{DNS: true, TLS: true}
+	})
+	writeHosts(t, procRoot, 100, "127.0.0.1 localhost myhost\n")
+	const s0 = 1000 * sec
+	tr.Handle(execEv(100, s0, s0+ms, kevent.FlagExecMatched, 1, "/opt/aw/aw-agent", "/w", "aw-agent"))
+	tr.Handle(connectEv(100, s0, s0+10*ms, "127.0.0.1", 8443, 1, 0))
+	req := "POST /v1/messages HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: 0\r\n\r\n"
+	tr.Handle(&kevent.TLS{Header: hdr(kevent.KindTLS, 0, 100, s0, s0+20*ms), Conn: 0x1, Dir: kevent.TLSWrite,
+		Total: uint32(len(req)), Data: []byte(req)})
+	tr.Handle(connectEv(100, s0, s0+30*ms, "127.0.0.1", 8443, 1, 0))
+	ld, _ := tr.Flush(wall(s0 + 3*sec))
+	cs := connects(t, flatLogs(t, ld))
+	if len(cs) != 2 {
+		t.Fatalf("%d connects", len(cs))
+	}
+	if a := cs[0].attrs; a[semconv.ServerAddress] != "api.anthropic.com" || a[semconv.PeerNameSource] != peerTLS {
+		t.Errorf("first: %v", a)
+	}
+	if a := cs[1].attrs; a[semconv.ServerAddress] != "myhost" || a[semconv.PeerNameSource] != peerHosts || a[semconv.PeerResolved] != true {
+		t.Errorf("second (no TLS request followed): %v", a)
+	}
+}
