@@ -44,8 +44,9 @@ type Finding struct {
 	Encoding string
 	// File is the sensitive file whose content matched (KindFileContent).
 	File string
-	// Hash identifies the secret within this collector run (keyed), so
-	// that a caller can tell a secret it already reported.
+	// Hash identifies the secret's value within this collector run
+	// (keyed), so that a caller can tell a secret it already reported —
+	// also when a second pattern (generic_secret) matches the same value.
 	Hash uint64
 }
 
@@ -154,7 +155,7 @@ func (sc *Scanner) scan(s, enc string, depth int, fn func(Finding, int, int)) {
 		if p.re == nil {
 			eachHit(hay, p.lit, func(h int) {
 				if a, b, ok := assignAt(s, h); ok && randomLooking(s[a:b]) {
-					fn(Finding{Kind: p.kind, Encoding: enc, Hash: hashOf(p.kind + "\x00" + s[a:b])}, a, b)
+					fn(Finding{Kind: p.kind, Encoding: enc, Hash: hashOf(s[a:b])}, a, b)
 				}
 			})
 			continue
@@ -320,7 +321,7 @@ func (sc *Scanner) matchWindow(s string, p *pattern, off int, w, enc string, fn 
 			v = privateKeyBody(s[off+m[0]:])
 			b = privateKeyEnd(s, b)
 		}
-		fn(Finding{Kind: p.kind, Encoding: enc, Hash: hashOf(p.kind + "\x00" + v)}, a, b)
+		fn(Finding{Kind: p.kind, Encoding: enc, Hash: hashOf(v)}, a, b)
 	}
 }
 

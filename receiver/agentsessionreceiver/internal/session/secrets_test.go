@@ -144,6 +144,9 @@ func TestSecretsToModel(t *testing.T) {
 				t.Errorf("%s: kinds %v lack %s", what, kinds, k)
 			}
 		}
+		if slices.Contains(kinds, "generic_secret") {
+			t.Errorf("%s: the aws secret counted twice: %v", what, kinds)
+		}
 		if enc := strs(semconv.SecretEncodings); !slices.Contains(enc, "base64") {
 			t.Errorf("%s: encodings %v", what, enc)
 		}
