@@ -195,6 +195,9 @@ type Options struct {
 	// MaxTextBytes caps each text kept (prompt, response text, one
 	// tool-call input); 0 means 16 KiB.
 	MaxTextBytes int
+	// Redact, when set, runs on every text kept after redact.Text: the
+	// session's secret scanner (file fingerprints, encoded secrets).
+	Redact func(string) string
 }
 
 const defaultMaxText = 16 << 10
@@ -220,6 +223,9 @@ func (o Options) keepText(s string) (string, bool) {
 		truncated = true
 	}
 	s = redact.Text(s)
+	if o.Redact != nil {
+		s = o.Redact(s)
+	}
 	if len(s) > limit {
 		cut := limit
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -91,6 +91,8 @@ type Config struct {
 	TLS TLSConfig `mapstructure:"tls"`
 	// Enforce denies or kills on rules (enforce_config.go).
 	Enforce EnforceConfig `mapstructure:"enforce"`
+	// Secrets: secrets sent to a model provider (secrets_config.go).
+	Secrets SecretsConfig `mapstructure:"secrets"`
 }
 
 // Default noise. /proc, /sys and /dev hold no user files; the library and
@@ -129,6 +131,7 @@ func createDefaultConfig() component.Config {
 		MaxSessions:     defaultMaxSession,
 		DNS:             defaultDNSConfig(),
 		TLS:             defaultTLSConfig(),
+		Secrets:         defaultSecretsConfig(),
 		Enforce:         defaultEnforceConfig(),
 	}
 }
@@ -198,6 +201,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateIntent()...)
 	errs = append(errs, c.validateEnforce()...)
+	errs = append(errs, c.validateSecrets()...)
 	return errors.Join(errs...)
 }
 

@@ -39,6 +39,7 @@ func TestLoadConfig(t *testing.T) {
 		MaxSessions:     64,
 		DNS:             defaultDNSConfig(),
 		TLS:             defaultTLSConfig(),
+		Secrets:         defaultSecretsConfig(),
 		Enforce: EnforceConfig{Mode: "enforce", Action: "kill", DenyOpen: []string{"/etc/shadow", "~/.ssh/**", "/root/.aws/"},
 			AllowConnect: []string{"10.0.0.0/8", "::1"}, DenyPorts: []int{22}},
 	}

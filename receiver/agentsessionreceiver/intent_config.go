@@ -127,6 +127,7 @@ func (c *Config) sessionIntent() (session.IntentConfig, error) {
 		TLS: c.TLS.Enabled, Capture: mode, TLSMaxCapture: c.TLS.MaxCaptureBytes,
 		MaxTLSConns: c.TLS.MaxConnections,
 	}
+	ic.Secrets = c.sessionSecrets()
 	ic.HTTP.MaxBodyBytes = c.TLS.MaxBodyBytes
 	ic.HTTP.MaxDecodedBytes = 2 * c.TLS.MaxBodyBytes
 	if c.DNS.Enabled && c.DNS.ResolvConf != "" {

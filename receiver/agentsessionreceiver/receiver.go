@@ -178,13 +178,15 @@ func (r *sessionReceiver) run(ctx context.Context) {
 			pending++
 		case errors.Is(err, kernel.ErrTimeout):
 		case errors.Is(err, kernel.ErrClosed):
-			r.tracker.Drain() // what waits for a window goes out now
+			r.tracker.ReleaseHeld() // the last flush: nothing waits for a TLS name
+			r.tracker.Drain()       // what waits for a window goes out now
 			r.flush(context.Background())
 			return
 		default:
 			r.set.Logger.Error("ring buffer read failed", zap.Error(err))
 		}
 		if ctx.Err() != nil {
+			r.tracker.ReleaseHeld()
 			r.tracker.Drain()
 			r.flush(context.Background())
 			return

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -44,6 +45,8 @@ type IntentConfig struct {
 	MaxTLSConns int
 	// HTTP bounds each connection's HTTP reassembly.
 	HTTP httpstream.Config
+	// Secrets configures the search for secrets in LLM requests (TLS).
+	Secrets SecretsConfig
 }
 
 // IntentStats are the intent layer's userspace counters.
@@ -84,9 +87,11 @@ const (
 
 // sessIntent is the intent state of one session.
 type sessIntent struct {
-	names   map[netip.Addr]string // answered address → the name asked for
+	names   map[netip.Addr]peerName // address → the name asked for (DNS) or talked to (TLS)
 	tools   []*openTool
-	waiting []*proc // processes whose tool call is not known yet (tools.go)
+	waiting []*proc        // processes whose tool call is not known yet (tools.go)
+	held    []*heldConnect // unnamed connects awaiting their TLS layer (peername.go)
+	sec     *sessSecrets   // fingerprints and reported secrets (secrets.go)
 }
 
 type tlsKey struct {
@@ -105,6 +110,9 @@ type tlsConn struct {
 	dirs    [2]dirState
 	lastUse uint64
 	calls   map[*httpstream.Message]*llmCall
+	// requested: a request was seen; the first one names the connect
+	// that opened the connection.
+	requested bool
 }
 
 type llmCall struct {
@@ -116,6 +124,7 @@ type llmCall struct {
 	p      *proc
 	begin  uint64 // boottime ns
 	seq    uint64 // in.callSeq at the request
+	secret *secretFinding
 }
 
 type tcpDNSKey struct {
@@ -132,12 +141,14 @@ type intentState struct {
 	system   map[netip.Addr]bool
 	conns    map[tlsKey]*tlsConn
 	callSeq  uint64
-	held     int // records and spans held for their tool call (tools.go)
+	held     int         // records and spans held for their tool call (tools.go)
+	hosts    *hostsCache // /etc/hosts under each process's root
+	sec      *secretsState
 	ending   *session
 	st       IntentStats
 }
 
-func (t *Tracker) initIntent(cfg IntentConfig) {
+func (t *Tracker) initIntent(cfg IntentConfig) error {
 	if cfg.DNSTimeout <= 0 {
 		cfg.DNSTimeout = defaultDNSTimeout
 	}
@@ -158,6 +169,7 @@ func (t *Tracker) initIntent(cfg IntentConfig) {
 		dnsProcs: map[uint32]*proc{},
 		tcpDNS:   map[tcpDNSKey]*dns.TCPStream{},
 		conns:    map[tlsKey]*tlsConn{},
+		hosts:    newHostsCache(t.cfg.ProcRoot),
 	}
 	if cfg.SystemResolvers != nil {
 		in.system = map[netip.Addr]bool{}
@@ -166,7 +178,15 @@ func (t *Tracker) initIntent(cfg IntentConfig) {
 		}
 	}
 	in.dnsTr = dns.NewTracker(cfg.DNSTimeout, cfg.MaxPendingDNS, t.dnsUnanswered)
+	if cfg.TLS && cfg.Secrets.Enabled {
+		sec, err := newSecretsState(cfg.Secrets)
+		if err != nil {
+			return err
+		}
+		in.sec = sec
+	}
 	t.in = in
+	return nil
 }
 
 // IntentStats returns the intent counters. Like Handle, call it from the
@@ -189,7 +209,7 @@ func (t *Tracker) ForEachProcess(fn func(pid uint32)) {
 
 func (s *session) intentState() *sessIntent {
 	if s.intent == nil {
-		s.intent = &sessIntent{names: map[netip.Addr]string{}}
+		s.intent = &sessIntent{names: map[netip.Addr]peerName{}}
 	}
 	return s.intent
 }
@@ -301,32 +321,49 @@ func (t *Tracker) rememberNames(s *session, name string, m *dns.Message) {
 	if name == "" {
 		return
 	}
-	si := s.intentState()
+	name = strings.TrimSuffix(name, ".")
 	for _, addr := range m.Addrs() {
-		addr = addr.WithZone("").Unmap()
-		if _, ok := si.names[addr]; !ok && len(si.names) >= t.in.cfg.MaxNames {
-			t.in.st.NamesDropped++
-			continue
-		}
-		si.names[addr] = name
+		t.rememberName(s, addr, peerName{name: name, source: peerDNS})
 	}
 }
 
-// putPeerName fills server.address of a connect from the names the session
-// resolved, and says whether it did (the scoring's "IP never resolved").
-// Without DNS capture nothing is claimed.
-func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr) {
-	if t.in == nil || !t.in.cfg.DNS {
+// rememberName records a name of addr for the session's later connects;
+// a DNS answer replaces what the TLS layer said, not the other way round.
+func (t *Tracker) rememberName(s *session, addr netip.Addr, n peerName) {
+	si := s.intentState()
+	addr = addr.WithZone("").Unmap()
+	old, ok := si.names[addr]
+	if !ok && len(si.names) >= t.in.cfg.MaxNames {
+		t.in.st.NamesDropped++
 		return
 	}
-	var name string
-	if p.sess.intent != nil {
-		name = p.sess.intent.names[addr.WithZone("").Unmap()]
+	if ok && old.source == peerDNS && n.source != peerDNS {
+		return
 	}
-	if name != "" {
-		a.PutStr(semconv.ServerAddress, utf8Safe(name))
+	si.names[addr] = n
+}
+
+// putPeerName fills server.address of a connect from every source that
+// names its address (peerNameOf), and says whether one did (the scoring's
+// "IP never resolved"). Without DNS capture an unnamed address is not
+// claimed unresolved.
+// It returns false when the TLS layer may still name the connect better
+// (nothing named it, or only a loopback alias did).
+func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr, port uint16) bool {
+	if t.in == nil {
+		return false
 	}
-	a.PutBool(semconv.PeerResolved, name != "")
+	n := t.peerNameOf(p, addr, port)
+	if n.name != "" {
+		a.PutStr(semconv.ServerAddress, utf8Safe(n.name))
+		a.PutStr(semconv.PeerNameSource, n.source)
+		a.PutBool(semconv.PeerResolved, true)
+		return !n.generic
+	}
+	if t.in.cfg.DNS {
+		a.PutBool(semconv.PeerResolved, false)
+	}
+	return false
 }
 
 // ---- TLS ----
@@ -394,16 +431,27 @@ func (t *Tracker) tlsConnOf(k tlsKey, p *proc) *tlsConn {
 	return c
 }
 
-func (t *Tracker) llmOptions() llmapi.Options { return llmapi.Options{Capture: t.in.cfg.Capture} }
+func (t *Tracker) llmOptions(p *proc) llmapi.Options {
+	o := llmapi.Options{Capture: t.in.cfg.Capture}
+	if o.Capture >= llmapi.CaptureFull {
+		o.Redact = t.secretRedactor(p)
+	}
+	return o
+}
 
 func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	in := t.in
 	in.st.HTTPMessages++
+	if !c.requested {
+		c.requested = true
+		host, _ := splitHostPort(m.Host())
+		t.nameHeldConnect(c.p, host, t.clock.Boot(m.Begin))
+	}
 	ep, ok := llmapi.Detect(m.Host(), m.Target)
 	if !ok || m.Method != "POST" {
 		return
 	}
-	req, err := llmapi.ParseRequest(ep, m.Body, t.llmOptions())
+	req, err := llmapi.ParseRequest(ep, m.Body, t.llmOptions(c.p))
 	if err != nil {
 		in.st.LLMParseErrors++
 		req = &llmapi.Request{Endpoint: ep, Model: ep.Model, Partial: true}
@@ -418,12 +466,13 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 		ep: ep, req: req, host: m.Host(), p: p, parent: p.span, begin: begin, seq: in.callSeq,
 		span: spanID(p.sess.id, p.key.PID, c.key.ssl^in.callSeq<<1, uint32(in.callSeq)|1<<31),
 	}
+	call.secret = t.scanRequest(p, m.Body)
 	if len(c.calls) >= maxCallsPerConn {
 		clear(c.calls)
 	}
 	c.calls[m] = call
 
-	lr, ok := t.eventLog(p, semconv.EventLLMRequest, begin, 14)
+	lr, ok := t.eventLog(p, semconv.EventLLMRequest, begin, 20)
 	if !ok {
 		return
 	}
@@ -433,6 +482,7 @@ func (t *Tracker) httpRequest(c *tlsConn, m *httpstream.Message) {
 	if req.MaxTokens > 0 {
 		a.PutInt(semconv.GenAIRequestMaxTokens, req.MaxTokens)
 	}
+	putSecretFinding(a, call.secret)
 	if ua := m.Header.Get("User-Agent"); ua != "" && in.cfg.Capture >= llmapi.CaptureMetadata {
 		a.PutStr(semconv.UserAgentOriginal, utf8Safe(redact.Header("User-Agent", ua)))
 	}
@@ -481,7 +531,7 @@ func (t *Tracker) httpResponse(c *tlsConn, m *httpstream.Message) {
 		return // not an LLM call, or its request was not seen
 	}
 	delete(c.calls, m.Request)
-	resp, err := llmapi.ParseResponse(call.ep, m.Body, m.SSE, t.llmOptions())
+	resp, err := llmapi.ParseResponse(call.ep, m.Body, m.SSE, t.llmOptions(call.p))
 	if err != nil || resp == nil {
 		in.st.LLMParseErrors++
 		resp = &llmapi.Response{Endpoint: call.ep, Partial: true}
@@ -537,6 +587,7 @@ func (t *Tracker) httpResponse(c *tlsConn, m *httpstream.Message) {
 	if in.cfg.Capture >= llmapi.CaptureMetadata {
 		putStrings(a, semconv.LLMTools, call.req.Tools)
 	}
+	putSecretFinding(a, call.secret)
 	if resp.ErrorType != "" || m.StatusCode >= 400 {
 		sp.Status().SetCode(ptrace.StatusCodeError)
 		if v, ok := a.Get(semconv.ErrorType); ok {
@@ -599,6 +650,7 @@ func (t *Tracker) intentSessionEnd(s *session) {
 	}
 	t.resolveWaiting(s, s.lastExit, true)
 	in.ending = nil
+	t.releaseHeld(s, 0, true)
 	t.closeTools(s, s.lastExit)
 }
 
@@ -614,6 +666,7 @@ func (t *Tracker) intentFlush(nowBoot uint64) {
 		if s.intent != nil && len(s.intent.waiting) > 0 {
 			t.resolveWaiting(s, nowBoot, false)
 		}
+		t.releaseHeld(s, nowBoot, false)
 	}
 	if in.dnsTr.Len() == 0 {
 		clear(in.dnsProcs)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -299,7 +300,9 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
 	}
 	if cfg.Intent.DNS || cfg.Intent.TLS {
-		t.initIntent(cfg.Intent)
+		if err := t.initIntent(cfg.Intent); err != nil {
+			return nil, fmt.Errorf("session: secrets: %w", err)
+		}
 	}
 	return t, nil
 }
@@ -507,7 +510,10 @@ func (t *Tracker) open(e *kevent.Open) {
 	if e.Header.Flags&kevent.FlagPathRaw != 0 {
 		fp = absPath(fp, p.img.cwd)
 	}
-	fp = utf8Safe(path.Clean(fp))
+	fp = path.Clean(fp)
+	// Fingerprinted before folding: a repeated open may follow a change.
+	t.sensitiveOpen(p, e, fp)
+	fp = utf8Safe(fp)
 	if t.cfg.DedupWindow > 0 {
 		t.expireOpens(e.Time)
 		if t.foldOpen(p, e, fp) {
@@ -560,7 +566,15 @@ func (t *Tracker) connect(e *kevent.Connect) {
 	}
 	a.PutInt(semconv.ConnectResult, int64(e.Ret))
 	a.PutStr(semconv.Hook, t.hooks.connect)
-	t.putPeerName(p, a, e.Addr)
+	a.EnsureCapacity(a.Len() + 3)
+	if !t.putPeerName(p, a, e.Addr, e.Port) && e.SockType == 1 && (e.Ret == 0 || e.Ret == -int32(syscall.EINPROGRESS)) {
+		// No name yet: the TLS layer of this connection may give one.
+		if held, ok := t.holdConnect(p, e.Addr, e.Time); ok {
+			lr.MoveTo(held)
+			last, i := p.sess.logs.Len()-1, -1
+			p.sess.logs.RemoveIf(func(plog.LogRecord) bool { i++; return i == last })
+		}
+	}
 }
 
 // enforceActions are the agent.enforce.action values per kernel action;
