@@ -21,6 +21,10 @@ type Config struct {
 	SensitivePaths      []string `mapstructure:"sensitive_paths"`
 	RiskyBinaries       []string `mapstructure:"risky_binaries"`
 	AllowedDestinations []string `mapstructure:"allowed_destinations"`
+	// ModelProviders are allowed as destinations besides
+	// allowed_destinations: the built-in agents' model APIs by default, so
+	// an agent's calls to its provider never score. [] turns that off.
+	ModelProviders []string `mapstructure:"model_providers"`
 
 	// AlertThreshold: an event whose score is > 0 and ≥ this is an alert.
 	AlertThreshold int `mapstructure:"alert_threshold"`
@@ -82,6 +86,7 @@ func createDefaultConfig() *Config {
 		SensitivePaths:        append([]string(nil), policy.SeedSensitivePaths...),
 		RiskyBinaries:         append([]string(nil), policy.SeedRiskyBinaries...),
 		AllowedDestinations:   append([]string(nil), policy.SeedAllowedDestinations...),
+		ModelProviders:        append([]string(nil), policy.DefaultModelProviders...),
 		AlertThreshold:        defaultAlertThreshold,
 		ChainWindow:           defaultChainWindow,
 		MaxUniqueDestinations: defaultMaxUniqueDestinations,
@@ -157,6 +162,7 @@ func (cfg *Config) compilePolicy() (*policy.Policy, []string, error) {
 		SystemResolvers:     cfg.SystemResolvers,
 		ResolvConf:          cfg.resolvConf,
 		Homes:               cfg.homes,
+		ModelProviders:      cfg.ModelProviders,
 	})
 	return p, warnings, err
 }

@@ -38,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 			SensitivePaths:        []string{"~/.aws/*", "~/.ssh/", "**/*.pem"},
 			RiskyBinaries:         []string{"curl", "socat", "/opt/tools/*"},
 			AllowedDestinations:   []string{"*.github.com", "api.anthropic.com", "10.0.0.0/8", "2001:db8::/32"},
+			ModelProviders:        policy.DefaultModelProviders,
 			AlertThreshold:        60,
 			ChainWindow:           5 * time.Minute,
 			MaxUniqueDestinations: 20,

@@ -141,6 +141,16 @@ func readEvent(attrs pcommon.Map, ev *engine.Event) (name, session string) {
 			ev.UID, ev.HasUID = intOf(v)
 		case semconv.ProcessWorkingDirectory:
 			ev.Cwd = v.Str()
+		case semconv.ProcessEnvHome:
+			ev.EnvHome = v.Str()
+		case semconv.UserHome:
+			ev.UserHome = v.Str()
+		case semconv.SecretCount:
+			ev.SecretCount, _ = intOf(v)
+		case semconv.SecretFiles:
+			if v.Type() == pcommon.ValueTypeSlice {
+				ev.SecretFiles = v.Slice().Len()
+			}
 		case semconv.ProcessExecutablePath:
 			ev.Exe = v.Str()
 		case semconv.ProcessCommandArgs:

@@ -135,6 +135,10 @@ func (e *Engine) Score(ev *Event) Result {
 		e.scoreDNS(s, ev, t, &rs)
 	case KindEnforce:
 		e.scoreEnforce(s, ev, homes, cwd, &rs)
+	case KindLLMRequest:
+		if ev.SecretCount > 0 {
+			rs.Add(policy.RuleLLMSecretToModel)
+		}
 	}
 	e.pol.MaskEnabled(&rs)
 	res := e.result(&rs)
@@ -150,13 +154,21 @@ func (e *Engine) Score(ev *Event) Result {
 // event's process, falling back to what the session's exec events said.
 func (e *Engine) context(s *session, ev *Event) (policy.Homes, string) {
 	uid, hasUID, cwd := ev.UID, ev.HasUID, ev.Cwd
-	if (!hasUID || cwd == "") && ev.HasPID {
+	envHome, userHome := ev.EnvHome, ev.UserHome
+	if (!hasUID || cwd == "" || envHome == "" || userHome == "") && ev.HasPID {
 		if pi, ok := s.procs[ev.PID]; ok {
 			if !hasUID && pi.hasUID {
 				uid, hasUID = pi.uid, true
 			}
 			if cwd == "" {
 				cwd = pi.cwd
+			}
+			env, user := s.homesOf(pi.homes)
+			if envHome == "" {
+				envHome = env
+			}
+			if userHome == "" {
+				userHome = user
 			}
 		}
 	}
@@ -166,16 +178,18 @@ func (e *Engine) context(s *session, ev *Event) (policy.Homes, string) {
 	var homes policy.Homes
 	h := e.pol.Homes()
 	if hasUID {
-		homes[0] = h.Home(uid)
+		homes[policy.HomeOfUID] = h.Home(uid)
 	}
 	if s.hasUID {
-		homes[1] = h.Home(s.uid)
+		homes[policy.HomeOfSession] = h.Home(s.uid)
 	}
-	if homes[0] == "" {
-		homes[0] = homes[1]
+	homes[policy.HomeEnv] = pathglob.Clean(envHome)
+	homes[policy.HomeOwnRoot] = pathglob.Clean(userHome)
+	if homes[policy.HomeEnv] == "/" {
+		homes[policy.HomeEnv] = "" // HOME=/ would make every path "~/…"
 	}
-	if homes[1] == "" {
-		homes[1] = homes[0]
+	if homes[policy.HomeOwnRoot] == "/" {
+		homes[policy.HomeOwnRoot] = ""
 	}
 	return homes, cwd
 }
@@ -213,7 +227,9 @@ func (e *Engine) scoreExec(s *session, ev *Event, t int64, homes policy.Homes, c
 
 func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, cwd string, rs *policy.RuleSet) {
 	p := pathglob.Resolve(ev.Path, cwd, "")
-	if p == "" {
+	if p == "" || pathOnly(ev.Flags) {
+		// An O_PATH descriptor reads nothing; a later open through
+		// /proc/self/fd is reported with the real file and scored then.
 		return
 	}
 	sensitive := e.pol.MatchPath(p, homes, s.workdir, rs)
@@ -231,6 +247,8 @@ func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, c
 		}
 	}
 }
+
+func pathOnly(flags string) bool { return strings.Contains(flags, "O_PATH") }
 
 func opensForRead(flags string) bool { return !strings.Contains(flags, "O_WRONLY") }
 

@@ -29,7 +29,7 @@ func testPolicy(t testing.TB) *policy.Policy {
 		return "", false
 	})
 	p, err := policy.Compile([]policy.Layer{policy.InlineLayer(policy.SeedSensitivePaths, policy.SeedRiskyBinaries, policy.SeedAllowedDestinations, nil, nil)},
-		policy.Options{SystemResolvers: []string{"127.0.0.53"}, Homes: homes})
+		policy.Options{SystemResolvers: []string{"127.0.0.53"}, Homes: homes, ModelProviders: policy.DefaultModelProviders})
 	if err != nil {
 		t.Fatal(err)
 	}

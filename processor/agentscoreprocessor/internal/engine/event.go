@@ -75,13 +75,21 @@ type Event struct {
 	UID    int64
 	HasUID bool
 	Cwd    string
-	Exe    string
-	Args   []string
+	// EnvHome and UserHome: HOME as of the exec, and the uid's home under
+	// the process's own root ("" when the receiver did not say).
+	EnvHome  string
+	UserHome string
+	Exe      string
+	Args     []string
 
-	Path      string
-	Flags     string
-	Result    int64
-	HasResult bool
+	Path  string
+	Flags string
+	// SecretCount: secrets found in what an LLM request sent; SecretFiles:
+	// how many sensitive files' content among them.
+	SecretCount int64
+	SecretFiles int
+	Result      int64
+	HasResult   bool
 
 	PeerAddr   string
 	Port       int64

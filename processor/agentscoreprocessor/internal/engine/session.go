@@ -19,8 +19,13 @@ const (
 type procInfo struct {
 	uid    int64
 	hasUID bool
+	homes  uint16 // index into session.homes; 0: none known
 	cwd    string
 }
+
+// maxHomePairs bounds the distinct (HOME, passwd home) pairs a session
+// remembers; a session has one or two, more means garbage.
+const maxHomePairs = 64
 
 type destKey struct {
 	name string
@@ -41,6 +46,7 @@ type session struct {
 	workdir  string
 
 	procs       map[int64]procInfo
+	homes       [][2]string // (HOME, passwd home) pairs of procInfo.homes
 	lastCwd     string
 	dnsIPs      map[netip.Addr]string
 	dests       map[destKey]struct{}
@@ -69,7 +75,8 @@ func (s *session) learn(ev *Event, t int64) {
 		if _, ok := s.procs[ev.PID]; !ok && len(s.procs) >= maxProcs {
 			clear(s.procs) // only events lacking uid/cwd lose their fallback
 		}
-		s.procs[ev.PID] = procInfo{uid: ev.UID, hasUID: ev.HasUID, cwd: s.intern(ev.Cwd)}
+		s.procs[ev.PID] = procInfo{uid: ev.UID, hasUID: ev.HasUID, cwd: s.intern(ev.Cwd),
+			homes: s.homeIndex(ev.EnvHome, ev.UserHome)}
 	}
 	if !ev.HasUID && ev.Cwd == "" {
 		return
@@ -89,6 +96,34 @@ func (s *session) learn(ev *Event, t int64) {
 // intern returns a copy of cwd that does not pin the pdata it came from,
 // sharing the copy when processes of the session work in the same
 // directory, which is the common case.
+// homeIndex returns the index of the (HOME, passwd home) pair in s.homes,
+// adding it when there is room. Processes of a session share one or two
+// pairs, so a process costs two bytes for them, not two strings.
+func (s *session) homeIndex(env, user string) uint16 {
+	if env == "" && user == "" {
+		return 0
+	}
+	for i, h := range s.homes {
+		if h[0] == env && h[1] == user {
+			return uint16(i + 1)
+		}
+	}
+	if len(s.homes) >= maxHomePairs {
+		return 0
+	}
+	s.homes = append(s.homes, [2]string{strings.Clone(env), strings.Clone(user)})
+	return uint16(len(s.homes))
+}
+
+// homesOf returns the pair homeIndex gave i.
+func (s *session) homesOf(i uint16) (env, user string) {
+	if i == 0 || int(i) > len(s.homes) {
+		return "", ""
+	}
+	h := s.homes[i-1]
+	return h[0], h[1]
+}
+
 func (s *session) intern(cwd string) string {
 	switch cwd {
 	case "":

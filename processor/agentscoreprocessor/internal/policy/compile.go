@@ -30,6 +30,17 @@ type Options struct {
 	ResolvConf string
 	// Homes resolves "~"; nil means the system user database.
 	Homes *pathglob.Homes
+	// ModelProviders are the model APIs of the built-in agents, allowed as
+	// destinations besides allowed_destinations: an agent talking to its own
+	// provider is the agent at work. Names or *.domain.
+	ModelProviders []string
+}
+
+// DefaultModelProviders are the API hosts of the built-in agents' default
+// providers (Claude Code, Codex, Gemini CLI, OpenCode's defaults).
+var DefaultModelProviders = []string{
+	"api.anthropic.com", "api.openai.com",
+	"generativelanguage.googleapis.com", "cloudcode-pa.googleapis.com",
 }
 
 // Defaults for Options.
@@ -167,6 +178,11 @@ func Compile(layers []Layer, opts Options) (*Policy, error) {
 		p.allowed = set
 		errs = append(errs, e...)
 	}
+	if len(opts.ModelProviders) > 0 {
+		set, e := compileDestSet(opts.ModelProviders, &source{}, "model_providers", false)
+		errs = append(errs, e...)
+		p.allowed.merge(&set)
+	}
 	errs = append(errs, p.compileBuiltinPaths()...)
 
 	// Custom rules first, so overrides may name them too.
@@ -230,7 +246,7 @@ func (p *Policy) compileSensitive(vals []string, src *source) []error {
 	var errs []error
 	field := src.list("sensitive_paths")
 	for i, v := range vals {
-		g, err := pathglob.Compile(v)
+		g, err := pathglob.Compile(wholeDir(v))
 		if err != nil {
 			errs = append(errs, src.errorf(indexPath(field, i), "invalid glob %q: %v", v, err))
 			continue
@@ -238,6 +254,17 @@ func (p *Policy) compileSensitive(vals []string, src *source) []error {
 		p.paths = append(p.paths, pathEntry{glob: g, rule: classifyPath(g), anywhere: g.AnyDepth()})
 	}
 	return errs
+}
+
+// wholeDir makes a sensitive_paths entry "dir/*" mean the whole directory
+// tree, as the seed's list means it: a key under ~/.gnupg/private-keys-v1.d/
+// is as sensitive as one directly in ~/.gnupg. Other patterns keep the
+// glob meaning ('*' does not cross '/').
+func wholeDir(v string) string {
+	if strings.HasSuffix(v, "/*") {
+		return v + "*"
+	}
+	return v
 }
 
 var shadowGlobs = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"}

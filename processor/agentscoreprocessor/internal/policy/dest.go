@@ -53,6 +53,18 @@ func compileDestSet(vals []string, src *source, field string, allowIP bool) (des
 	return d, errs
 }
 
+// merge adds every destination of o.
+func (d *destSet) merge(o *destSet) {
+	if d.names == nil {
+		d.names = map[string]struct{}{}
+	}
+	for n := range o.names {
+		d.names[n] = struct{}{}
+	}
+	d.suffixes = append(d.suffixes, o.suffixes...)
+	d.prefixes = append(d.prefixes, o.prefixes...)
+}
+
 // unmapPrefix turns ::ffff:a.b.c.d/n (n ≥ 96) into a.b.c.d/(n-96), so a
 // v4-mapped CIDR matches the v4 addresses connects are normalised to.
 func unmapPrefix(p netip.Prefix) netip.Prefix {

@@ -10,10 +10,45 @@ import (
 )
 
 // Homes are the home directories "~" stands for in one event: the home of
-// the user running the process and the home of the session's user (the
-// agent's). Either may be "" (unknown); they may be equal. Matching against
-// both catches "sudo cat /root/.aws/…" and "sudo -u bob cat ~alice/.ssh/…".
-type Homes [2]string
+// the user running the process and of the session's user (the agent's), the
+// process's HOME as of its exec, and the uid's home in the passwd of the
+// process's own root (a sandbox or container has its own). Any may be ""
+// (unknown); they may be equal. Matching against all catches "sudo cat
+// /root/.aws/…", "sudo -u bob cat ~alice/.ssh/…" and HOME=/sandbox/home.
+type Homes [4]string
+
+// Indices of Homes.
+const (
+	HomeOfUID     = 0 // the event's uid, as the collector's user database says
+	HomeOfSession = 1 // the session user's
+	HomeEnv       = 2 // HOME as of the process's exec
+	HomeOwnRoot   = 3 // the uid's, as the /etc/passwd under the process's own root says
+)
+
+// has reports whether i is the first entry holding its directory, so that
+// each distinct home is tried once.
+func (h *Homes) has(i int) bool {
+	if h[i] == "" {
+		return false
+	}
+	for j := 0; j < i; j++ {
+		if h[j] == h[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Primary is the home a "~" in an argument stands for: the process's HOME
+// when known (the shell expands "~" from it), else the uid's.
+func (h *Homes) Primary() string {
+	for _, i := range [...]int{HomeEnv, HomeOfUID, HomeOwnRoot, HomeOfSession} {
+		if h[i] != "" {
+			return h[i]
+		}
+	}
+	return ""
+}
 
 // workdirExempts reports whether opens inside workdir may skip location
 // rules. A working directory that is "/" or holds a home directory exempts
@@ -34,10 +69,12 @@ func (e *pathEntry) match(p string, homes *Homes) bool {
 	if !e.glob.HasHome() {
 		return e.glob.Match(p, "")
 	}
-	if e.glob.Match(p, homes[0]) {
-		return true
+	for i := range homes {
+		if homes.has(i) && e.glob.Match(p, homes[i]) {
+			return true
+		}
 	}
-	return homes[1] != homes[0] && e.glob.Match(p, homes[1])
+	return false
 }
 
 // MatchPath adds the path rules p matches to rs and reports whether any of
@@ -76,8 +113,16 @@ func (pol *Policy) IsSensitive(p string, homes Homes) bool {
 func (pol *Policy) coversSensitive(p string, homes *Homes) bool {
 	for i := range pol.sensitive {
 		g := pol.sensitive[i].glob
-		if g.Covers(p, homes[0]) || (g.HasHome() && homes[1] != homes[0] && g.Covers(p, homes[1])) {
-			return true
+		if !g.HasHome() {
+			if g.Covers(p, "") {
+				return true
+			}
+			continue
+		}
+		for j := range homes {
+			if homes.has(j) && g.Covers(p, homes[j]) {
+				return true
+			}
 		}
 	}
 	return false
@@ -157,7 +202,15 @@ func (b *binaryEntry) matches(exePath, n1, n2 string, homes *Homes) bool {
 	if exePath == "" {
 		return false
 	}
-	return b.glob.Match(exePath, homes[0])
+	if !b.glob.HasHome() {
+		return b.glob.Match(exePath, "")
+	}
+	for i := range homes {
+		if homes.has(i) && b.glob.Match(exePath, homes[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // MatchExec adds the binary and argv rules an exec matches to rs.
@@ -182,10 +235,22 @@ func (pol *Policy) MatchExec(e *Exec, rs *RuleSet) ExecFacts {
 			if curlUploads(e.Args) {
 				rs.Add(RuleArgvCurlUpload)
 				f.Egress = true
+				if pol.argsSensitive(e, false) {
+					rs.Add(RuleArgvUploadSensitive)
+				}
 			}
 		case "wget", "wget2":
 			if wgetPostsFile(e.Args) {
 				rs.Add(RuleArgvWgetPostFile)
+				f.Egress = true
+				if pol.argsSensitive(e, false) {
+					rs.Add(RuleArgvUploadSensitive)
+				}
+			}
+		case "scp", "rsync", "sftp":
+			// Copying a key (or a tree holding one) to another host.
+			if pol.argsSensitive(e, true) {
+				rs.Add(RuleArgvUploadSensitive)
 				f.Egress = true
 			}
 		case "nc", "ncat", "netcat", "socat":
@@ -194,7 +259,7 @@ func (pol *Policy) MatchExec(e *Exec, rs *RuleSet) ExecFacts {
 				f.Egress = true
 			}
 		case "chmod":
-			if targets := chmodExecTargets(e.Args, e.Cwd, e.Homes[0]); targets != nil {
+			if targets := chmodExecTargets(e.Args, e.Cwd, e.Homes.Primary()); targets != nil {
 				rs.Add(RuleArgvChmodExec)
 				f.ChmodTargets = targets
 			}
@@ -262,7 +327,7 @@ func (pol *Policy) argsSensitive(e *Exec, recursive bool) bool {
 		if recursive {
 			switch {
 			case (a == "-C" || a == "--directory") && i+1 < len(args):
-				if d := pathglob.Resolve(args[i+1], cwd, e.Homes[0]); d != "" {
+				if d := pathglob.Resolve(args[i+1], cwd, e.Homes.Primary()); d != "" {
 					cwd = d
 					if pol.coversSensitive(d, &e.Homes) {
 						return true
@@ -271,7 +336,7 @@ func (pol *Policy) argsSensitive(e *Exec, recursive bool) bool {
 				i++
 				continue
 			case strings.HasPrefix(a, "--directory="):
-				if d := pathglob.Resolve(a[len("--directory="):], cwd, e.Homes[0]); d != "" {
+				if d := pathglob.Resolve(a[len("--directory="):], cwd, e.Homes.Primary()); d != "" {
 					cwd = d
 				}
 				continue
@@ -279,7 +344,7 @@ func (pol *Policy) argsSensitive(e *Exec, recursive bool) bool {
 		}
 		var cands [3]string
 		for _, c := range pathCandidates(a, cands[:0]) {
-			p := pathglob.Resolve(c, cwd, e.Homes[0])
+			p := pathglob.Resolve(c, cwd, e.Homes.Primary())
 			if p == "" {
 				continue
 			}
@@ -529,6 +594,11 @@ func (pol *Policy) MatchConnect(c *Connect, rs *RuleSet) bool {
 // looks like tunnelling (a long or high-entropy label), which is egress.
 // name must be normalised (NormalizeName); resolver may be invalid
 // (unknown).
+// encodedLooking reports whether a label reads like encoder output (base32,
+// base64url, hex) rather than words: long service names join their words
+// with hyphens, encoders never emit one.
+func encodedLooking(label string) bool { return strings.IndexByte(label, '-') < 0 }
+
 func (pol *Policy) MatchDNS(name string, resolver netip.Addr, rs *RuleSet) bool {
 	tunnel := false
 	if name != "" {
@@ -543,14 +613,21 @@ func (pol *Policy) MatchDNS(name string, resolver netip.Addr, rs *RuleSet) bool 
 			} else {
 				rest = ""
 			}
-			if len(label) > pol.maxLabel {
+			long := len(label) > pol.maxLabel
+			random := len(label) >= pol.entropyMin && Entropy(label) > pol.entropyBits
+			if long {
 				rs.Add(RuleDNSLongLabel)
-				tunnel = true
 			}
-			if len(label) >= pol.entropyMin && Entropy(label) > pol.entropyBits {
+			if random {
 				rs.Add(RuleDNSHighEntropy)
-				tunnel = true
 			}
+			if long && random && encodedLooking(label) {
+				// Either alone has benign causes (CDN hashes, long
+				// service names); a long random label in an encoding's
+				// alphabet is data carried in the name.
+				rs.Add(RuleDNSTunnel)
+			}
+			tunnel = tunnel || long || random
 		}
 		for i := range pol.customDNS {
 			if pol.customDNS[i].set.matchName(name) {

