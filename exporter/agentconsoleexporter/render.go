@@ -70,6 +70,7 @@ type risk struct {
 	alert bool
 	rule  string
 	rules []string
+	tool  string // the tool call behind the record, "name:id"
 }
 
 func riskOf(attrs pcommon.Map) risk {
@@ -80,7 +81,24 @@ func riskOf(attrs pcommon.Map) risk {
 		alert: getBool(attrs, semconv.Alert),
 		rule:  getStr(attrs, semconv.SecurityRuleName),
 		rules: getStrs(attrs, semconv.RiskRules),
+		tool:  toolOf(attrs),
 	}
+}
+
+// toolOf names the tool call behind a record: the one whose process made
+// it, else (a secret sent to the model) the one whose result carried it.
+func toolOf(attrs pcommon.Map) string {
+	id, name := getStr(attrs, semconv.GenAIToolCallID), getStr(attrs, semconv.GenAIToolName)
+	if id == "" && name == "" {
+		id, name = getStr(attrs, semconv.SecretToolCallID), getStr(attrs, semconv.SecretToolName)
+	}
+	switch {
+	case id != "" && name != "":
+		return name + ":" + id
+	case id != "":
+		return id
+	}
+	return name
 }
 
 func (k risk) scored() bool { return k.alert || k.score > 0 }
@@ -142,6 +160,10 @@ func (r *renderer) riskText(k risk) string {
 	if len(k.rules) > 0 && !(len(k.rules) == 1 && k.rules[0] == k.rule) {
 		b.WriteString(" rules=")
 		b.WriteString(clean(strings.Join(k.rules, ","), maxFieldRunes))
+	}
+	if k.alert && k.tool != "" {
+		b.WriteString(" tool=")
+		b.WriteString(clean(k.tool, maxFieldRunes))
 	}
 	sgr := sgrDim
 	if k.alert {

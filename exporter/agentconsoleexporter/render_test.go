@@ -355,3 +355,27 @@ func Example_plainOutput() {
 	// claude-code:4bf92f35 exec      bash[4300] /usr/bin/bash -c 'cat ~/.aws/credentials'
 	// claude-code:4bf92f35 ALERT     open bash[4300] /home/alice/.aws/credentials O_RDONLY  critical 90 rule=sensitive_path
 }
+
+func TestAlertNamesTheToolCall(t *testing.T) {
+	r := newRenderer(false, SpansGenAI, defaultMaxSessions)
+	attrs := pcommon.NewMap()
+	attrs.PutStr(semconv.GenAIToolCallID, "toolu_01")
+	attrs.PutStr(semconv.GenAIToolName, "Bash")
+	attrs.PutInt(semconv.RiskScore, 80)
+	attrs.PutStr(semconv.RiskLevel, "high")
+	attrs.PutBool(semconv.Alert, true)
+	attrs.PutStr(semconv.SecurityRuleName, "file.ssh_key")
+	assert.Contains(t, r.riskText(riskOf(attrs)), "tool=Bash:toolu_01")
+
+	// A secret sent to the model names the call whose result carried it.
+	attrs = pcommon.NewMap()
+	attrs.PutStr(semconv.SecretToolCallID, "toolu_02")
+	attrs.PutStr(semconv.SecretToolName, "Bash")
+	attrs.PutInt(semconv.RiskScore, 85)
+	attrs.PutBool(semconv.Alert, true)
+	assert.Contains(t, r.riskText(riskOf(attrs)), "tool=Bash:toolu_02")
+
+	// Not an alert: no tool suffix, the line stays short.
+	attrs.PutBool(semconv.Alert, false)
+	assert.NotContains(t, r.riskText(riskOf(attrs)), "tool=")
+}
