@@ -14,6 +14,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_CGROUP_DEPTH 16
+#define DIR_KEY_LEN 32
 
 const volatile __u8 cfg_match_all_execs = 0;
 const volatile __u8 cfg_cgroup_match = 0;
@@ -31,6 +32,24 @@ struct {
 	__type(key, struct name_key);
 	__type(value, __u8);
 } exec_names SEC(".maps");
+
+/*
+ * (grandparent dir, parent dir) of the resolved image -> enum exec_action.
+ * Installers that name the binary by its version (claude's
+ * ~/.local/share/claude/versions/2.1.197) give neither comm nor the image a
+ * stable name; the directories they put it in are stable.
+ */
+struct dir_key {
+	char gp[DIR_KEY_LEN];
+	char p[DIR_KEY_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct dir_key);
+	__type(value, __u8);
+} exec_dirs SEC(".maps");
 
 /* cgroup v2 ids of matcher directories -> enum exec_action. */
 struct {
@@ -50,6 +69,34 @@ static __always_inline __u8 match_comm(void)
 	struct name_key k = {};
 	bpf_get_current_comm(k.name, 16);
 	__u8 *act = bpf_map_lookup_elem(&exec_names, &k);
+	return act ? *act : ACT_NONE;
+}
+
+/*
+ * The image as resolved: a symlink or hard link with another name (npm's
+ * .bin/claude -> claude.exe, a user's alias) still runs the agent's file.
+ * Costs two map lookups per exec outside a session, nothing per syscall.
+ */
+static __always_inline __u8 match_image(struct task_struct *p)
+{
+	struct dentry *d = BPF_CORE_READ(p, mm, exe_file, f_path.dentry);
+	if (!d)
+		return ACT_NONE;
+	struct name_key k = {};
+	const unsigned char *n = BPF_CORE_READ(d, d_name.name);
+	/* keyed like comm: the first 15 bytes */
+	bpf_probe_read_kernel_str(k.name, 16, n);
+	__u8 *act = bpf_map_lookup_elem(&exec_names, &k);
+	if (act)
+		return *act;
+	struct dir_key dk = {};
+	struct dentry *par = BPF_CORE_READ(d, d_parent);
+	struct dentry *gp = BPF_CORE_READ(par, d_parent);
+	if (!par || par == d || !gp || gp == par)
+		return ACT_NONE;
+	bpf_probe_read_kernel_str(dk.p, sizeof(dk.p), BPF_CORE_READ(par, d_name.name));
+	bpf_probe_read_kernel_str(dk.gp, sizeof(dk.gp), BPF_CORE_READ(gp, d_name.name));
+	act = bpf_map_lookup_elem(&exec_dirs, &dk);
 	return act ? *act : ACT_NONE;
 }
 
@@ -78,6 +125,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	if (!st) {
 		__u8 act = match_comm();
+		if (act == ACT_NONE)
+			act = match_image(p);
 		if (act == ACT_NONE)
 			act = match_cgroup();
 		if (act == ACT_NONE && cfg_match_all_execs)

@@ -412,6 +412,18 @@ func (t *Tracker) newImage(p *proc, e *kevent.Exec) {
 			return
 		}
 	}
+	if p.img.exeName == "env" && !p.img.pathTruncated {
+		// `#!/usr/bin/env node` and friends: env does nothing of its own
+		// before it execs the program, so the program takes env's span
+		// (and, for a session's root, the session's root image) instead
+		// of sitting under a useless env span.
+		if p.key.PID == p.sess.rootPID && p.seq == 0 && p.sess.rootImg == p.img {
+			p.sess.rootImg = img
+		}
+		p.img, p.ppid = img, e.PPID
+		t.logExec(p, e.Time)
+		return
+	}
 	t.endSpan(p, e.Time, nil)
 	p.seq++
 	p.parentSpan = p.span
