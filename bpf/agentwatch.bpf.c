@@ -116,6 +116,48 @@ static __always_inline __u8 match_cgroup(void)
 }
 
 
+#define MAX_HOME      256
+#define MAX_ENV_STEPS 512
+
+struct env_scan {
+	unsigned long cur, end;
+	__u32 off;  /* where in the record's data the value goes */
+	__u32 len;  /* of the value found */
+	__u8 mid;   /* cur is inside a string longer than MAX_HOME */
+};
+
+/*
+ * One environment string per step, read straight into the record's last
+ * slot: a later string overwrites a non-HOME one, so no scratch is needed.
+ */
+static long env_step(__u32 i, void *vctx)
+{
+	struct env_scan *c = vctx;
+	__u32 zero = 0;
+	if (c->cur >= c->end)
+		return 1;
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	if (!ev)
+		return 1;
+	char *dst = ev->raw + sizeof(struct exec_event) + (c->off & EV_DATA_MASK);
+	long n = bpf_probe_read_user_str(dst, MAX_HOME, (void *)c->cur);
+	if (n <= 0)
+		return 1;
+	if (!c->mid && n > 5 && dst[0] == 'H' && dst[1] == 'O' && dst[2] == 'M' && dst[3] == 'E' && dst[4] == '=') {
+		n = bpf_probe_read_user_str(dst, MAX_HOME, (void *)(c->cur + 5));
+		c->len = n > 0 ? n - 1 : 0;
+		return 1;
+	}
+	if (n == MAX_HOME) {
+		c->mid = 1;
+		c->cur += MAX_HOME - 1;
+	} else {
+		c->mid = 0;
+		c->cur += n;
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -156,7 +198,6 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	e->pstart = leader_start(parent);
 	e->uid = BPF_CORE_READ(p, cred, uid.val);
 	e->euid = BPF_CORE_READ(p, cred, euid.val);
-	e->_pad = 0;
 
 	__u8 trunc = 0, noise = 0;
 	__u32 off = 0;
@@ -206,6 +247,25 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	len = append_path(data, off, pb, start, PATH_END, &trunc);
 	e->cwd_len = len;
 	off += len;
+
+	/*
+	 * HOME as of this exec: what `~` means to the program, which may not be
+	 * the uid's passwd home (sandboxes, CI, containers). Bounded scan.
+	 */
+	struct env_scan es = {
+		.cur = BPF_CORE_READ(p, mm, env_start),
+		.end = BPF_CORE_READ(p, mm, env_end),
+		.off = off,
+	};
+	e->home_len = 0;
+	e->_pad = 0;
+	if (off <= EV_DATA_MASK) {
+		bpf_loop(MAX_ENV_STEPS, env_step, &es, 0);
+		if (es.len < MAX_HOME) {
+			e->home_len = es.len;
+			off += es.len;
+		}
+	}
 
 	if (trunc)
 		flags |= F_PATH_TRUNCATED;

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,4 +150,35 @@ func TestKernelEnvNodeLauncher(t *testing.T) {
 	// node started on the script directly is matched on its own.
 	name, _ = set.Match(matcher.Proc{Exe: second.Exe, Filename: second.Filename, Args: second.Args})
 	require.Equal(t, "codex", name)
+}
+
+// HOME as of the exec travels with the exec record: the agent's `~` may not
+// be the uid's passwd home. Unset HOME gives "".
+func TestKernelExecHome(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-home"
+	tr, err := Open(testOptions(agent), zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+	bin := testenv.AgentExecutable(t, "/bin/true", agent)
+	long := strings.Repeat("x", 700) // longer than one scan step
+	for _, c := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"A=1", "LONG=" + long + "HOME=/not/this", "HOME=/sandbox/agent-home", "Z=2"}, "/sandbox/agent-home"},
+		{[]string{"A=1"}, ""},
+	} {
+		cmd := exec.Command(bin)
+		cmd.Env = c.env
+		require.NoError(t, cmd.Run())
+		pid := uint32(cmd.Process.Pid)
+		evs, _ := collect(t, tr, 5*time.Second, func(ev kevent.Event) bool {
+			e, ok := ev.(*kevent.Exec)
+			return ok && e.PID == pid
+		})
+		e := evs[len(evs)-1].(*kevent.Exec)
+		require.Equal(t, c.want, e.Home)
+		require.Equal(t, []string{bin}, e.Args)
+	}
 }

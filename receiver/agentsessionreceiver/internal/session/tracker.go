@@ -140,6 +140,10 @@ type image struct {
 	uid           uint32 // effective uid
 	argsTruncated bool
 	pathTruncated bool
+	// What `~` means to this image: HOME as of its exec, and its uid's
+	// home in the passwd under its own root. Either may be "".
+	envHome  string
+	userHome string
 }
 
 type proc struct {
@@ -206,6 +210,7 @@ type Tracker struct {
 	lastExpire uint64
 	st         counters
 	in         *intentState // nil without DNS and TLS (intent.go)
+	homes      *passwdHomes
 }
 
 const (
@@ -275,6 +280,7 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		procs:    map[proctree.Key]*proc{},
 		rejected: map[proctree.Key]rejection{},
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
+		homes:    newPasswdHomes(cfg.ProcRoot),
 	}
 	if cfg.Intent.DNS || cfg.Intent.TLS {
 		t.initIntent(cfg.Intent)
@@ -768,12 +774,18 @@ func (t *Tracker) imageOf(e *kevent.Exec) *image {
 	if exe == "" {
 		exe = invoked
 	}
-	return newImage(exe, invoked, e.Args, e.Cwd, e.EUID,
+	img := newImage(exe, invoked, e.Args, e.Cwd, e.EUID,
 		e.Header.Flags&kevent.FlagArgsTruncated != 0, e.Header.Flags&kevent.FlagPathTruncated != 0)
+	img.envHome = utf8Safe(e.Home)
+	img.userHome = t.homes.home(e.PID, e.EUID)
+	return img
 }
 
 func (t *Tracker) imageOfProc(sp *proctree.Proc) *image {
-	return newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
+	img := newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
+	img.envHome = envHome(t.cfg.ProcRoot, sp.PID)
+	img.userHome = t.homes.home(sp.PID, sp.EUID)
+	return img
 }
 
 func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTrunc, pathTrunc bool) *image {
