@@ -92,6 +92,9 @@ type Tracer struct {
 	lsmUp   bool
 
 	closeOnce sync.Once
+	enforce   EnforceOptions
+	homesMu   sync.Mutex
+	homes     map[string]bool // homes deny_paths has "~/" rules for
 }
 
 // ErrPrivileges is returned when the process may not load BPF programs.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // passwdHomes resolves a uid's home as the /etc/passwd under the process's
@@ -111,4 +113,27 @@ func envHome(procRoot string, pid uint32) string {
 		}
 	}
 	return ""
+}
+
+// HomeSink is implemented by a Membership whose kernel rules are relative
+// to homes (the enforce "~/" rules): every home a session image has is
+// given to it, so deny_open holds for HOME and the passwd home alike.
+type HomeSink interface {
+	AddHome(home string) error
+}
+
+func (t *Tracker) seeHomes(img *image) {
+	hs, ok := t.m.(HomeSink)
+	if !ok {
+		return
+	}
+	for _, h := range [2]string{img.envHome, img.userHome} {
+		if h == "" {
+			continue
+		}
+		if err := hs.AddHome(h); err != nil {
+			t.st.membershipErrors.Add(1)
+			t.log.Debug("enforce home not added", zap.String("home", h), zap.Error(err))
+		}
+	}
 }

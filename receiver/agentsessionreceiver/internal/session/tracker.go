@@ -778,6 +778,7 @@ func (t *Tracker) imageOf(e *kevent.Exec) *image {
 		e.Header.Flags&kevent.FlagArgsTruncated != 0, e.Header.Flags&kevent.FlagPathTruncated != 0)
 	img.envHome = utf8Safe(e.Home)
 	img.userHome = t.homes.home(e.PID, e.EUID)
+	t.seeHomes(img)
 	return img
 }
 
@@ -785,6 +786,7 @@ func (t *Tracker) imageOfProc(sp *proctree.Proc) *image {
 	img := newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
 	img.envHome = envHome(t.cfg.ProcRoot, sp.PID)
 	img.userHome = t.homes.home(sp.PID, sp.EUID)
+	t.seeHomes(img)
 	return img
 }
 
