@@ -14,6 +14,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define MAX_CGROUP_DEPTH 16
+#define DIR_KEY_LEN 32
 
 const volatile __u8 cfg_match_all_execs = 0;
 const volatile __u8 cfg_cgroup_match = 0;
@@ -31,6 +32,24 @@ struct {
 	__type(key, struct name_key);
 	__type(value, __u8);
 } exec_names SEC(".maps");
+
+/*
+ * (grandparent dir, parent dir) of the resolved image -> enum exec_action.
+ * Installers that name the binary by its version (claude's
+ * ~/.local/share/claude/versions/2.1.197) give neither comm nor the image a
+ * stable name; the directories they put it in are stable.
+ */
+struct dir_key {
+	char gp[DIR_KEY_LEN];
+	char p[DIR_KEY_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct dir_key);
+	__type(value, __u8);
+} exec_dirs SEC(".maps");
 
 /* cgroup v2 ids of matcher directories -> enum exec_action. */
 struct {
@@ -53,6 +72,34 @@ static __always_inline __u8 match_comm(void)
 	return act ? *act : ACT_NONE;
 }
 
+/*
+ * The image as resolved: a symlink or hard link with another name (npm's
+ * .bin/claude -> claude.exe, a user's alias) still runs the agent's file.
+ * Costs two map lookups per exec outside a session, nothing per syscall.
+ */
+static __always_inline __u8 match_image(struct task_struct *p)
+{
+	struct dentry *d = BPF_CORE_READ(p, mm, exe_file, f_path.dentry);
+	if (!d)
+		return ACT_NONE;
+	struct name_key k = {};
+	const unsigned char *n = BPF_CORE_READ(d, d_name.name);
+	/* keyed like comm: the first 15 bytes */
+	bpf_probe_read_kernel_str(k.name, 16, n);
+	__u8 *act = bpf_map_lookup_elem(&exec_names, &k);
+	if (act)
+		return *act;
+	struct dir_key dk = {};
+	struct dentry *par = BPF_CORE_READ(d, d_parent);
+	struct dentry *gp = BPF_CORE_READ(par, d_parent);
+	if (!par || par == d || !gp || gp == par)
+		return ACT_NONE;
+	bpf_probe_read_kernel_str(dk.p, sizeof(dk.p), BPF_CORE_READ(par, d_name.name));
+	bpf_probe_read_kernel_str(dk.gp, sizeof(dk.gp), BPF_CORE_READ(gp, d_name.name));
+	act = bpf_map_lookup_elem(&exec_dirs, &dk);
+	return act ? *act : ACT_NONE;
+}
+
 static __always_inline __u8 match_cgroup(void)
 {
 	if (!cfg_cgroup_match)
@@ -69,6 +116,48 @@ static __always_inline __u8 match_cgroup(void)
 }
 
 
+#define MAX_HOME      256
+#define MAX_ENV_STEPS 512
+
+struct env_scan {
+	unsigned long cur, end;
+	__u32 off;  /* where in the record's data the value goes */
+	__u32 len;  /* of the value found */
+	__u8 mid;   /* cur is inside a string longer than MAX_HOME */
+};
+
+/*
+ * One environment string per step, read straight into the record's last
+ * slot: a later string overwrites a non-HOME one, so no scratch is needed.
+ */
+static long env_step(__u32 i, void *vctx)
+{
+	struct env_scan *c = vctx;
+	__u32 zero = 0;
+	if (c->cur >= c->end)
+		return 1;
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	if (!ev)
+		return 1;
+	char *dst = ev->raw + sizeof(struct exec_event) + (c->off & EV_DATA_MASK);
+	long n = bpf_probe_read_user_str(dst, MAX_HOME, (void *)c->cur);
+	if (n <= 0)
+		return 1;
+	if (!c->mid && n > 5 && dst[0] == 'H' && dst[1] == 'O' && dst[2] == 'M' && dst[3] == 'E' && dst[4] == '=') {
+		n = bpf_probe_read_user_str(dst, MAX_HOME, (void *)(c->cur + 5));
+		c->len = n > 0 ? n - 1 : 0;
+		return 1;
+	}
+	if (n == MAX_HOME) {
+		c->mid = 1;
+		c->cur += MAX_HOME - 1;
+	} else {
+		c->mid = 0;
+		c->cur += n;
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -78,6 +167,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 
 	if (!st) {
 		__u8 act = match_comm();
+		if (act == ACT_NONE)
+			act = match_image(p);
 		if (act == ACT_NONE)
 			act = match_cgroup();
 		if (act == ACT_NONE && cfg_match_all_execs)
@@ -107,7 +198,6 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	e->pstart = leader_start(parent);
 	e->uid = BPF_CORE_READ(p, cred, uid.val);
 	e->euid = BPF_CORE_READ(p, cred, euid.val);
-	e->_pad = 0;
 
 	__u8 trunc = 0, noise = 0;
 	__u32 off = 0;
@@ -157,6 +247,25 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	len = append_path(data, off, pb, start, PATH_END, &trunc);
 	e->cwd_len = len;
 	off += len;
+
+	/*
+	 * HOME as of this exec: what `~` means to the program, which may not be
+	 * the uid's passwd home (sandboxes, CI, containers). Bounded scan.
+	 */
+	struct env_scan es = {
+		.cur = BPF_CORE_READ(p, mm, env_start),
+		.end = BPF_CORE_READ(p, mm, env_end),
+		.off = off,
+	};
+	e->home_len = 0;
+	e->_pad = 0;
+	if (off <= EV_DATA_MASK) {
+		bpf_loop(MAX_ENV_STEPS, env_step, &es, 0);
+		if (es.len < MAX_HOME) {
+			e->home_len = es.len;
+			off += es.len;
+		}
+	}
 
 	if (trunc)
 		flags |= F_PATH_TRUNCATED;

@@ -23,6 +23,7 @@ const (
 	AgentwatchMapEvScratch           = "ev_scratch"
 	AgentwatchMapEvents              = "events"
 	AgentwatchMapExecCgroups         = "exec_cgroups"
+	AgentwatchMapExecDirs            = "exec_dirs"
 	AgentwatchMapExecNames           = "exec_names"
 	AgentwatchMapInflight            = "inflight"
 	AgentwatchMapNoiseNameHashes     = "noise_name_hashes"
@@ -120,6 +121,7 @@ type AgentwatchMapSpecs struct {
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecCgroups     *ebpf.MapSpec `ebpf:"exec_cgroups"`
+	ExecDirs        *ebpf.MapSpec `ebpf:"exec_dirs"`
 	ExecNames       *ebpf.MapSpec `ebpf:"exec_names"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
@@ -169,6 +171,7 @@ type AgentwatchMaps struct {
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecCgroups     *ebpf.Map `ebpf:"exec_cgroups"`
+	ExecDirs        *ebpf.Map `ebpf:"exec_dirs"`
 	ExecNames       *ebpf.Map `ebpf:"exec_names"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
@@ -188,6 +191,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.EvScratch,
 		m.Events,
 		m.ExecCgroups,
+		m.ExecDirs,
 		m.ExecNames,
 		m.Inflight,
 		m.NoiseNameHashes,

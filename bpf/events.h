@@ -8,7 +8,7 @@
 #ifndef AGENTWATCH_EVENTS_H
 #define AGENTWATCH_EVENTS_H
 
-#define EVENT_VERSION 1
+#define EVENT_VERSION 2
 
 enum event_kind {
 	EV_EXEC = 1,
@@ -47,13 +47,14 @@ struct exec_event {
 	__u32 ppid;
 	__u32 uid;
 	__u32 euid;
-	__u32 _pad;
+	__u16 home_len; /* HOME= of the new image's environment, 0 when unset */
+	__u16 _pad;
 	__u64 pstart;
 	__u16 exe_len;
 	__u16 filename_len;
 	__u16 args_len;
 	__u16 cwd_len;
-	/* then: exe path, invoked filename, argv (NUL separated), cwd */
+	/* then: exe path, invoked filename, argv (NUL separated), cwd, HOME value */
 };
 
 struct exit_event {

@@ -96,6 +96,10 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 	for prefix, act := range keys.Cgroups {
 		opts.CgroupPrefixes[prefix] = kernelAction(act)
 	}
+	opts.ExecDirs = make(map[[2]string]kernel.Action, len(keys.Dirs))
+	for d, act := range keys.Dirs {
+		opts.ExecDirs[[2]string{d.Grandparent, d.Parent}] = kernelAction(act)
+	}
 	tracer, err := kernel.Open(opts, logger)
 	if err != nil {
 		return fmt.Errorf("agent_session: %w", err)

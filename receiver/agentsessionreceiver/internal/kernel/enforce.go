@@ -36,6 +36,35 @@ type EnforceOptions struct {
 	DenyPorts    map[uint16]uint32
 	// Rules names every rule id the kernel can report.
 	Rules map[uint32]string
+	// HomeRules are the "~/" deny_open rules, kept to expand for homes
+	// seen at run time (Tracer.AddHome): an agent's HOME or the passwd
+	// home in its own mount namespace may be none of those known at start.
+	HomeRules []HomeRule
+	// Homes are the homes DenyPaths already expand "~/" to.
+	Homes []string
+}
+
+// HomeRule is a "~/" deny_open rule, relative to a home.
+type HomeRule struct {
+	Lit    string
+	Prefix bool
+	Rule   uint32
+}
+
+// homePaths expands the home rules for one home.
+func homePaths(rules []HomeRule, home string) []DenyPath {
+	var out []DenyPath
+	for _, h := range rules {
+		p := path.Clean(home + h.Lit)
+		if len(p)+2 > denyKeyLen {
+			continue
+		}
+		out = append(out, DenyPath{Path: p, Rule: h.Rule})
+		if h.Prefix {
+			out = append(out, DenyPath{Path: p, Prefix: true, Rule: h.Rule})
+		}
+	}
+	return out
 }
 
 // DenyPath is one kernel deny entry: an exact path, or a directory and
@@ -120,7 +149,7 @@ func Homes(passwd string) []string {
 // CompileEnforce turns the config's rules into kernel entries. Errors name
 // the field; homes expands "~/" patterns.
 func CompileEnforce(mode string, kill bool, denyOpen []string, allowConnect []string, denyPorts []int, homes []string) (EnforceOptions, error) {
-	o := EnforceOptions{Mode: mode, Kill: kill, DenyPorts: map[uint16]uint32{}, Rules: map[uint32]string{}}
+	o := EnforceOptions{Mode: mode, Kill: kill, DenyPorts: map[uint16]uint32{}, Rules: map[uint32]string{}, Homes: homes}
 	for i, g := range denyOpen {
 		lit, prefix, home, err := KernelDenyPattern(g)
 		if err != nil {
@@ -128,19 +157,13 @@ func CompileEnforce(mode string, kill bool, denyOpen []string, allowConnect []st
 		}
 		rule := uint32(i)
 		o.Rules[rule] = "deny_open:" + g
-		roots := []string{""}
-		if home {
-			roots = homes
+		if !home {
+			o.DenyPaths = append(o.DenyPaths, homePaths([]HomeRule{{Lit: lit, Prefix: prefix, Rule: rule}}, "")...)
+			continue
 		}
-		for _, r := range roots {
-			p := path.Clean(r + lit)
-			if len(p)+2 > denyKeyLen {
-				continue
-			}
-			o.DenyPaths = append(o.DenyPaths, DenyPath{Path: p, Rule: rule})
-			if prefix {
-				o.DenyPaths = append(o.DenyPaths, DenyPath{Path: p, Prefix: true, Rule: rule})
-			}
+		o.HomeRules = append(o.HomeRules, HomeRule{Lit: lit, Prefix: prefix, Rule: rule})
+		for _, r := range homes {
+			o.DenyPaths = append(o.DenyPaths, homePaths([]HomeRule{{Lit: lit, Prefix: prefix, Rule: rule}}, r)...)
 		}
 	}
 	for i, s := range allowConnect {
@@ -196,8 +219,44 @@ type netKey struct {
 	Addr      [16]byte
 }
 
+// maxHomes bounds the homes AddHome expands rules for: each costs a few
+// deny_paths entries, and HOME is whatever a process sets.
+const maxHomes = 256
+
+// AddHome expands the "~/" deny_open rules for a home seen at run time
+// (a session process's HOME, or its uid's home under its own root). Safe
+// for concurrent use; known homes cost a map lookup.
+func (t *Tracer) AddHome(home string) error {
+	if len(t.enforce.HomeRules) == 0 || !strings.HasPrefix(home, "/") {
+		return nil
+	}
+	home = path.Clean(home)
+	t.homesMu.Lock()
+	defer t.homesMu.Unlock()
+	if t.homes[home] {
+		return nil
+	}
+	if len(t.homes) >= maxHomes {
+		return fmt.Errorf("enforce: more than %d homes; %q not added", maxHomes, home)
+	}
+	t.homes[home] = true
+	return t.putDenyPaths(homePaths(t.enforce.HomeRules, home))
+}
+
 func (t *Tracer) fillEnforce(e EnforceOptions) error {
-	for _, d := range e.DenyPaths {
+	t.enforce = e
+	t.homes = map[string]bool{}
+	for _, h := range e.Homes {
+		t.homes[path.Clean(h)] = true
+	}
+	if err := t.putDenyPaths(e.DenyPaths); err != nil {
+		return err
+	}
+	return t.fillNet(e)
+}
+
+func (t *Tracer) putDenyPaths(ds []DenyPath) error {
+	for _, d := range ds {
 		var k denyKey
 		s := d.Path + "\x00" // exact: the path and its end
 		if d.Prefix {
@@ -209,6 +268,10 @@ func (t *Tracer) fillEnforce(e EnforceOptions) error {
 			return fmt.Errorf("deny_paths[%q]: %w", s, err)
 		}
 	}
+	return nil
+}
+
+func (t *Tracer) fillNet(e EnforceOptions) error {
 	for _, p := range e.AllowConnect {
 		k := netKey{Addr: p.Addr().As16(), PrefixLen: uint32(p.Bits())}
 		if p.Addr().Is4() {

@@ -123,3 +123,46 @@ func TestEnforceKillOnTracepoints(t *testing.T) {
 	require.Equal(t, secret, kill.Path)
 	require.Equal(t, uint32(0), kill.Rule)
 }
+
+// A "~/" deny_open rule holds for a home first seen at run time (an
+// agent's HOME that is no passwd home): AddHome expands it in the kernel.
+func TestEnforceHomeAddedAtRunTime(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-home-enf"
+	home := filepath.Join(t.TempDir(), "sandbox-home")
+	secret := filepath.Join(home, ".ssh", "id_rsa")
+	require.NoError(t, os.MkdirAll(filepath.Dir(secret), 0o700))
+	require.NoError(t, os.WriteFile(secret, []byte("k\n"), 0o600))
+	o := testOptions(agent)
+	o.Hooks = BackendTracepoint
+	var err error
+	o.Enforce, err = CompileEnforce(EnforceMonitor, false, []string{"~/.ssh/**"}, nil, nil, []string{"/root"})
+	require.NoError(t, err)
+	tr, err := Open(o, zaptest.NewLogger(t))
+	require.NoError(t, err)
+	defer tr.Close()
+	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
+	run := func() *kevent.Enforce {
+		cmd := exec.Command(bin, "-c", `read -r l < "$HOME/.ssh/id_rsa"`)
+		cmd.Env = []string{"HOME=" + home}
+		require.NoError(t, cmd.Run())
+		pid := uint32(cmd.Process.Pid)
+		evs, _ := collect(t, tr, 10*time.Second, func(ev kevent.Event) bool {
+			e, ok := ev.(*kevent.Exit)
+			return ok && e.PID == pid
+		})
+		for _, ev := range evs {
+			if e, ok := ev.(*kevent.Enforce); ok {
+				return e
+			}
+		}
+		return nil
+	}
+	require.Nil(t, run(), "no rule for a home nobody has seen")
+	require.NoError(t, tr.AddHome(home))
+	require.NoError(t, tr.AddHome(home), "adding a known home again is a no-op")
+	e := run()
+	require.NotNil(t, e, "the ~/ rule must hold for the added home")
+	require.Equal(t, uint8(kevent.EnforceAudit), e.Action)
+	require.Equal(t, secret, e.Path)
+}

@@ -43,6 +43,7 @@ const (
 	commLen      = 15 // TASK_COMM_LEN - 1
 	nameKeyLen   = 32
 	prefixKeyLen = 64
+	dirKeyLen    = 32 // DIR_KEY_LEN
 	maxArgsBytes = 8192
 )
 
@@ -54,11 +55,14 @@ type Options struct {
 	MaxArgsBytes    uint32
 	ExecNames       map[string]Action // comm (basename, first 15 bytes) -> action
 	CgroupPrefixes  map[string]Action // cgroup v2 path prefix -> action
-	MatchAllExecs   bool
-	NoisePrefixes   []string // absolute
-	NoiseDirNames   []string
-	CgroupRoot      string // default /sys/fs/cgroup
-	SecurityFS      string // default /sys/kernel/security
+	// ExecDirs: (grandparent, parent) directory names of the resolved
+	// image -> action.
+	ExecDirs      map[[2]string]Action
+	MatchAllExecs bool
+	NoisePrefixes []string // absolute
+	NoiseDirNames []string
+	CgroupRoot    string // default /sys/fs/cgroup
+	SecurityFS    string // default /sys/kernel/security
 	// Intent configures DNS and TLS capture (intent.go).
 	Intent IntentOptions
 	// Enforce holds the compiled enforcement rules (enforce.go).
@@ -88,6 +92,9 @@ type Tracer struct {
 	lsmUp   bool
 
 	closeOnce sync.Once
+	enforce   EnforceOptions
+	homesMu   sync.Mutex
+	homes     map[string]bool // homes deny_paths has "~/" rules for
 }
 
 // ErrPrivileges is returned when the process may not load BPF programs.
@@ -252,6 +259,17 @@ func (t *Tracer) fillMaps(opts Options) error {
 		}
 		if err := t.objs.ExecNames.Update(makeNameKey(name), uint8(act), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("exec_names[%q]: %w", name, err)
+		}
+	}
+	for d, act := range opts.ExecDirs {
+		var k [2 * dirKeyLen]byte // struct dir_key
+		if len(d[0]) >= dirKeyLen || len(d[1]) >= dirKeyLen {
+			return fmt.Errorf("exec_dirs[%q]: directory name too long", d[0]+"/"+d[1])
+		}
+		copy(k[:], d[0])
+		copy(k[dirKeyLen:], d[1])
+		if err := t.objs.ExecDirs.Update(&k, uint8(act), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("exec_dirs[%q]: %w", d[0]+"/"+d[1], err)
 		}
 	}
 	root := opts.CgroupRoot

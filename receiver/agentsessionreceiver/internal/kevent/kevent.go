@@ -11,7 +11,7 @@ import (
 )
 
 // Version is EVENT_VERSION of bpf/events.h.
-const Version = 1
+const Version = 2
 
 // Kind is enum event_kind.
 type Kind uint8
@@ -109,6 +109,7 @@ type Exec struct {
 	Filename string // path as passed to execve
 	Args     []string
 	Cwd      string
+	Home     string // HOME= of the new image's environment; "" when unset
 }
 
 // Exit is the end of a whole process (its last thread).
@@ -238,14 +239,15 @@ func decodeExec(h Header, b []byte) (*Exec, error) {
 		EUID:   le.Uint32(b[hdrSize+8:]),
 		PStart: le.Uint64(b[hdrSize+16:]),
 	}
-	lens := [4]int{
+	lens := [5]int{
 		int(le.Uint16(b[hdrSize+24:])),
 		int(le.Uint16(b[hdrSize+26:])),
 		int(le.Uint16(b[hdrSize+28:])),
 		int(le.Uint16(b[hdrSize+30:])),
+		int(le.Uint16(b[hdrSize+12:])),
 	}
 	data := b[execFixed:]
-	var parts [4][]byte
+	var parts [5][]byte
 	for i, n := range lens {
 		if n > len(data) {
 			return nil, fmt.Errorf("%w: exec field %d claims %d bytes, %d left", ErrCorrupt, i, n, len(data))
@@ -256,6 +258,7 @@ func decodeExec(h Header, b []byte) (*Exec, error) {
 	e.Filename = cstring(parts[1])
 	e.Args = SplitArgs(parts[2])
 	e.Cwd = cstring(parts[3])
+	e.Home = cstring(parts[4])
 	return e, nil
 }
 

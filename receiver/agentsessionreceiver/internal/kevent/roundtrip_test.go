@@ -13,7 +13,7 @@ import (
 func TestRoundTrip(t *testing.T) {
 	h := kevent.Header{Kind: kevent.KindExec, Version: kevent.Version, Flags: kevent.FlagArgsTruncated, PID: 7, TID: 8, Time: 9, Start: 10}
 	for _, ev := range []kevent.Event{
-		&kevent.Exec{Header: h, PPID: 1, UID: 2, EUID: 3, PStart: 4, Exe: "/bin/x", Filename: "x", Args: []string{"x", "-y"}, Cwd: "/w"},
+		&kevent.Exec{Header: h, PPID: 1, UID: 2, EUID: 3, PStart: 4, Exe: "/bin/x", Filename: "x", Args: []string{"x", "-y"}, Cwd: "/w", Home: "/home/sandbox"},
 		&kevent.Open{Header: withKind(h, kevent.KindOpen), Ret: -13, OpenFlags: 0o2, Mode: 0o644, Syscall: kevent.SyscallOpenat2, Path: "/etc/shadow"},
 		&kevent.Connect{Header: withKind(h, kevent.KindConnect), Ret: 0, Family: 10, Port: 443, Addr: netip.MustParseAddr("2001:db8::2"), SockType: 1},
 		&kevent.Connect{Header: withKind(h, kevent.KindConnect), Family: 2, Port: 53, Addr: netip.MustParseAddr("10.0.0.1"), SockType: 2},

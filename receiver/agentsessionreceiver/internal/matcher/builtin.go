@@ -19,18 +19,23 @@ var (
 // entries (alternative ways it runs); they share a name, and disabling the
 // name disables all of them.
 var builtinSpecs = []Spec{
-	// Native installer and the npm package's bin both run as `claude`.
-	{Name: "claude-code", Executables: []string{"claude"}},
+	// npm's .bin/claude links to bin/claude.exe (hard-linked to the
+	// -linux-x64 package's `claude`); the native installer keeps versions
+	// as ~/.local/share/claude/versions/<version>, linked from
+	// ~/.local/bin/claude.
+	{Name: "claude-code", Executables: []string{"claude", "claude.exe", "**/claude/versions/*"}},
 	{Name: "claude-code", Executables: nodeInterpreters, CommandLine: `@anthropic-ai/claude-code/cli\.js`},
 
 	{Name: "cursor-agent", Executables: []string{"cursor-agent"}},
 
 	{Name: "codex", Executables: []string{"codex"}},
-	{Name: "codex", Executables: nodeInterpreters, CommandLine: `@openai/codex/bin/codex\.js`},
+	// bin/codex.js is `#!/usr/bin/env node`: run through a .bin or global
+	// symlink, node's argv[1] is the link's path.
+	{Name: "codex", Executables: nodeInterpreters, CommandLine: `@openai/codex/bin/codex\.js|^[^ ]+ ([^ ]*/)?codex( |$)`},
 
 	// The trailing '/' keeps @google/gemini-cli-core (a library) out.
 	{Name: "gemini-cli", Executables: []string{"gemini"}},
-	{Name: "gemini-cli", Executables: nodeInterpreters, CommandLine: `@google/gemini-cli/`},
+	{Name: "gemini-cli", Executables: nodeInterpreters, CommandLine: `@google/gemini-cli/|^[^ ]+ ([^ ]*/)?gemini( |$)`},
 
 	{Name: "aider", Executables: []string{"aider"}},
 	{Name: "aider", Executables: pythonInterpreters, CommandLine: `(^| )-m aider(\.main)?( |$)`},

@@ -20,7 +20,11 @@ type Spec struct {
 	// Executables are path.Match globs. A pattern without '/' is matched
 	// against the basename of the executable (both the name it was invoked
 	// as and the resolved image); one with '/' must be absolute and is
-	// matched against the whole path ('*' does not cross '/').
+	// matched against the whole path ('*' does not cross '/'). One of the
+	// form "**/<dir>/<dir>/<glob>" (two literal directory names) matches a
+	// resolved image in any directory ending in those two, for installers
+	// that name the binary by its version
+	// ("**/claude/versions/*" for ~/.local/share/claude/versions/2.1.197).
 	Executables []string `mapstructure:"executables"`
 	// CommandLine is a regular expression (RE2) over argv joined by spaces.
 	CommandLine string `mapstructure:"command_line"`
@@ -69,6 +73,9 @@ type KernelKeys struct {
 	Names map[string]Action
 	// Cgroups maps a cgroup v2 path prefix to an action.
 	Cgroups map[string]Action
+	// Dirs maps the names of the resolved image's grandparent and parent
+	// directories to an action.
+	Dirs map[DirKey]Action
 	// MatchAllExecs makes every exec outside a session a candidate; set
 	// when some pattern's basename is a wildcard, which comm cannot key.
 	MatchAllExecs bool
@@ -84,10 +91,23 @@ var Interpreters = []string{
 	"pypy3", "uv", "uvx",
 }
 
+// DirKey is the kernel's directory key: the names of the image's
+// grandparent and parent directories.
+type DirKey struct{ Grandparent, Parent string }
+
+// DirKeyLen is how much of a directory name the kernel keeps.
+const DirKeyLen = 31
+
+type dirGlob struct {
+	dirs DirKey
+	base string
+}
+
 type compiled struct {
 	name   string
 	bases  []string // globs on the basename
 	paths  []string // globs on the whole path
+	dirs   []dirGlob
 	cmd    *regexp.Regexp
 	cgroup string
 }
@@ -172,6 +192,22 @@ func compile(sp Spec, field string) (compiled, error) {
 		case strings.HasSuffix(p, "/"):
 			errs = append(errs, fmt.Errorf("%s: %q names a directory, not an executable", f, p))
 			continue
+		case strings.HasPrefix(p, "**/"):
+			parts := strings.Split(p[3:], "/")
+			if len(parts) != 3 || !isLiteral(parts[0]) || !isLiteral(parts[1]) || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+				errs = append(errs, fmt.Errorf("%s: %q: a \"**/\" pattern is **/<dir>/<dir>/<glob> with two literal directory names", f, p))
+				continue
+			}
+			if len(parts[0]) > DirKeyLen || len(parts[1]) > DirKeyLen {
+				errs = append(errs, fmt.Errorf("%s: %q: directory names longer than %d bytes cannot be keyed in the kernel", f, p, DirKeyLen))
+				continue
+			}
+			if _, err := path.Match(parts[2], ""); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q: %w", f, p, err))
+				continue
+			}
+			c.dirs = append(c.dirs, dirGlob{dirs: DirKey{parts[0], parts[1]}, base: parts[2]})
+			continue
 		case strings.Contains(p, "/") && !strings.HasPrefix(p, "/"):
 			errs = append(errs, fmt.Errorf("%s: %q has a '/' but is not absolute; use a basename or an absolute path glob", f, p))
 			continue
@@ -222,7 +258,7 @@ func (s *Set) Match(p Proc) (string, bool) {
 }
 
 func (c *compiled) match(p *Proc, joined string) bool {
-	if len(c.bases)+len(c.paths) > 0 && !c.matchExe(p) {
+	if len(c.bases)+len(c.paths)+len(c.dirs) > 0 && !c.matchExe(p) {
 		return false
 	}
 	if c.cmd != nil && !c.cmd.MatchString(joined) {
@@ -248,6 +284,22 @@ func (c *compiled) matchExe(p *Proc) bool {
 		for _, g := range c.paths {
 			if ok, _ := path.Match(g, f); ok {
 				return true
+			}
+		}
+	}
+	// Directory keys are the resolved image's: the name it was invoked by
+	// (a symlink in ~/.local/bin) says nothing about where it lives.
+	if len(c.dirs) > 0 && p.Exe != "" {
+		dir, base := path.Split(p.Exe)
+		dir = strings.TrimSuffix(dir, "/")
+		par := dir[strings.LastIndexByte(dir, '/')+1:]
+		dir = dir[:max(strings.LastIndexByte(dir, '/'), 0)]
+		gp := dir[strings.LastIndexByte(dir, '/')+1:]
+		for _, g := range c.dirs {
+			if g.dirs.Parent == par && g.dirs.Grandparent == gp {
+				if ok, _ := path.Match(g.base, base); ok {
+					return true
+				}
 			}
 		}
 	}
@@ -278,7 +330,11 @@ func (s *Set) KernelKeys() KernelKeys {
 	k := KernelKeys{
 		Names:         make(map[string]Action, len(s.keys.Names)),
 		Cgroups:       make(map[string]Action, len(s.keys.Cgroups)),
+		Dirs:          make(map[DirKey]Action, len(s.keys.Dirs)),
 		MatchAllExecs: s.keys.MatchAllExecs,
+	}
+	for n, a := range s.keys.Dirs {
+		k.Dirs[n] = a
 	}
 	for n, a := range s.keys.Names {
 		k.Names[n] = a
@@ -297,7 +353,7 @@ func isLiteral(p string) bool { return !strings.ContainsAny(p, `*?[\`) }
 // other criterion. Start wins when two matchers share a key: the Start
 // matcher matches whatever the other one decides.
 func kernelKeys(ms []compiled) KernelKeys {
-	k := KernelKeys{Names: map[string]Action{}, Cgroups: map[string]Action{}}
+	k := KernelKeys{Names: map[string]Action{}, Cgroups: map[string]Action{}, Dirs: map[DirKey]Action{}}
 	put := func(m map[string]Action, key string, a Action) {
 		if m[key] != Start {
 			m[key] = a
@@ -320,8 +376,19 @@ func kernelKeys(ms []compiled) KernelKeys {
 			}
 			put(k.Names, base, Candidate)
 		}
+		for _, g := range c.dirs {
+			// The kernel checks only the directories; the base glob is
+			// proved by userspace unless it matches every name.
+			a := Candidate
+			if exeOnly && g.base == "*" {
+				a = Start
+			}
+			if k.Dirs[g.dirs] != Start {
+				k.Dirs[g.dirs] = a
+			}
+		}
 		switch {
-		case len(c.bases)+len(c.paths) > 0:
+		case len(c.bases)+len(c.paths)+len(c.dirs) > 0:
 			// The executables keys already catch every process this
 			// matcher can match; a cgroup key would only add candidates.
 		case c.cgroup != "":

@@ -259,3 +259,70 @@ func BenchmarkMatch(b *testing.B) {
 		}
 	}
 }
+
+// The real layouts of the built-in agents' packages (pinned versions, as
+// npm and the native installer lay them out).
+func TestBuiltinRealLayouts(t *testing.T) {
+	s, err := New(nil, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nm := "/home/u/proj/node_modules"
+	cases := []struct {
+		name string
+		p    Proc
+		want string
+	}{
+		{"npm .bin symlink", Proc{Exe: nm + "/@anthropic-ai/claude-code/bin/claude.exe", Filename: nm + "/.bin/claude"}, "claude-code"},
+		{"resolved file", Proc{Exe: nm + "/@anthropic-ai/claude-code/bin/claude.exe", Filename: nm + "/@anthropic-ai/claude-code/bin/claude.exe"}, "claude-code"},
+		{"native package", Proc{Exe: nm + "/@anthropic-ai/claude-code-linux-x64/claude", Filename: nm + "/@anthropic-ai/claude-code-linux-x64/claude"}, "claude-code"},
+		{"native installer by version", Proc{Exe: "/home/u/.local/share/claude/versions/2.1.197", Filename: "/home/u/.local/share/claude/versions/2.1.197"}, "claude-code"},
+		{"native installer via symlink", Proc{Exe: "/home/u/.local/share/claude/versions/2.1.197", Filename: "/home/u/.local/bin/claude"}, "claude-code"},
+		{"codex native", Proc{Exe: nm + "/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex"}, "codex"},
+		{"codex via env", Proc{Exe: "/usr/bin/env", Filename: nm + "/.bin/codex"}, "codex"},
+		{"node running codex.js", Proc{Exe: "/usr/bin/node", Filename: "/usr/bin/node", Args: []string{"node", nm + "/@openai/codex/bin/codex.js"}}, "codex"},
+		{"node running .bin/codex", Proc{Exe: "/usr/bin/node", Filename: "/usr/bin/node", Args: []string{"node", nm + "/.bin/codex", "exec"}}, "codex"},
+		{"gemini via .bin", Proc{Exe: "/usr/bin/node", Filename: "/usr/bin/node", Args: []string{"node", nm + "/.bin/gemini"}}, "gemini-cli"},
+		{"gemini bundle", Proc{Exe: "/usr/bin/node", Filename: "/usr/bin/node", Args: []string{"node", nm + "/@google/gemini-cli/bundle/gemini.js"}}, "gemini-cli"},
+		{"opencode native", Proc{Exe: nm + "/opencode-linux-x64/bin/opencode", Filename: nm + "/.bin/opencode"}, "opencode"},
+		{"another versions dir", Proc{Exe: "/opt/tool/versions/1.0", Filename: "/opt/tool/versions/1.0"}, ""},
+		{"node running something else", Proc{Exe: "/usr/bin/node", Filename: "/usr/bin/node", Args: []string{"node", "server.js", "codex"}}, ""},
+	}
+	for _, c := range cases {
+		got, _ := s.Match(c.p)
+		if got != c.want {
+			t.Errorf("%s: matched %q, want %q", c.name, got, c.want)
+		}
+	}
+	k := s.KernelKeys()
+	if k.MatchAllExecs {
+		t.Error("built-ins must not make every exec a candidate")
+	}
+	if k.Dirs[DirKey{"claude", "versions"}] != Start {
+		t.Errorf("dir keys = %v, want claude/versions -> start", k.Dirs)
+	}
+	if k.Names["claude.exe"] != Start {
+		t.Errorf("claude.exe key = %v", k.Names["claude.exe"])
+	}
+}
+
+func TestDirPatterns(t *testing.T) {
+	for _, bad := range []string{"**/versions/*", "**/a/*/b", "**/a/b/c/d", "**//b/c", "**/a/b/["} {
+		if _, err := New([]Spec{{Name: "x", Executables: []string{bad}}}, false, nil); err == nil {
+			t.Errorf("%q: accepted", bad)
+		}
+	}
+	s, err := New([]Spec{{Name: "x", Executables: []string{"**/tool/bin/agent-*"}}}, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := s.KernelKeys(); k.Dirs[DirKey{"tool", "bin"}] != Candidate || k.MatchAllExecs {
+		t.Errorf("keys = %+v: a base glob other than * is proved in userspace", k)
+	}
+	if n, _ := s.Match(Proc{Exe: "/opt/tool/bin/agent-1"}); n != "x" {
+		t.Error("no match")
+	}
+	if n, _ := s.Match(Proc{Exe: "/opt/tool/bin/other"}); n != "" {
+		t.Error("matched another base")
+	}
+}

@@ -31,14 +31,26 @@ func (t *Tracker) newLog(dst plog.LogRecordSlice, s *session, span pcommon.SpanI
 	lr.SetSpanID(span)
 	lr.SetEventName(event)
 	a := lr.Attributes()
-	a.EnsureCapacity(6 + extra)
+	a.EnsureCapacity(8 + extra)
 	a.PutStr(semconv.EventName, event)
 	a.PutStr(semconv.SessionID, s.idHex)
 	a.PutInt(semconv.ProcessPID, int64(pid))
 	a.PutStr(semconv.ProcessExecutablePath, img.exe)
 	a.PutInt(semconv.ProcessUserID, int64(img.uid))
 	a.PutStr(semconv.ProcessWorkingDirectory, img.cwd)
+	putHomes(a, img)
 	return lr
+}
+
+// putHomes: both meanings of `~`, on every record, for the policy's and
+// enforcement's home-relative rules.
+func putHomes(a pcommon.Map, img *image) {
+	if img.envHome != "" {
+		a.PutStr(semconv.ProcessEnvHome, img.envHome)
+	}
+	if img.userHome != "" {
+		a.PutStr(semconv.UserHome, img.userHome)
+	}
 }
 
 // eventLog is newLog for per-event records, which count against
@@ -137,6 +149,7 @@ func putProcess(a pcommon.Map, pid, ppid uint32, img *image) {
 	putArgs(a, img.args)
 	a.PutStr(semconv.ProcessWorkingDirectory, img.cwd)
 	a.PutInt(semconv.ProcessUserID, int64(img.uid))
+	putHomes(a, img)
 	putTruncation(a, img)
 }
 

@@ -112,10 +112,20 @@ func (t *Tracker) SecretStats() SecretStats {
 // for now the home of its uid in the host's user database. The integrator
 // points this at the process's HOME and its own root's passwd home.
 func (t *Tracker) homesOf(p *proc) []string {
-	if h := t.in.sec.homes.Home(int64(p.img.uid)); h != "" {
-		return []string{h}
+	var out []string
+	add := func(h string) {
+		if h != "" && h != "/" && !slices.Contains(out, h) {
+			out = append(out, h)
+		}
 	}
-	return nil
+	// HOME as of the exec and the passwd home under the process's own
+	// root, as for the policy's "~"; the host's passwd when neither is known.
+	add(p.img.envHome)
+	add(p.img.userHome)
+	if len(out) == 0 {
+		add(t.in.sec.homes.Home(int64(p.img.uid)))
+	}
+	return out
 }
 
 func (s *session) secretsState(max int) *sessSecrets {

@@ -149,6 +149,10 @@ type image struct {
 	uid           uint32 // effective uid
 	argsTruncated bool
 	pathTruncated bool
+	// What `~` means to this image: HOME as of its exec, and its uid's
+	// home in the passwd under its own root. Either may be "".
+	envHome  string
+	userHome string
 }
 
 type proc struct {
@@ -229,6 +233,7 @@ type Tracker struct {
 	st         counters
 	in         *intentState // nil without DNS and TLS (intent.go)
 	dedup      dedupState
+	homes      *passwdHomes
 }
 
 const (
@@ -298,6 +303,7 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		procs:    map[proctree.Key]*proc{},
 		rejected: map[proctree.Key]rejection{},
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
+		homes:    newPasswdHomes(cfg.ProcRoot),
 	}
 	if cfg.Intent.DNS || cfg.Intent.TLS {
 		if err := t.initIntent(cfg.Intent); err != nil {
@@ -438,6 +444,18 @@ func (t *Tracker) newImage(p *proc, e *kevent.Exec) {
 			p.img, p.ppid = img, e.PPID
 			return
 		}
+	}
+	if p.img.exeName == "env" && !p.img.pathTruncated {
+		// `#!/usr/bin/env node` and friends: env does nothing of its own
+		// before it execs the program, so the program takes env's span
+		// (and, for a session's root, the session's root image) instead
+		// of sitting under a useless env span.
+		if p.key.PID == p.sess.rootPID && p.seq == 0 && p.sess.rootImg == p.img {
+			p.sess.rootImg = img
+		}
+		p.img, p.ppid = img, e.PPID
+		t.logExec(p, e.Time)
+		return
 	}
 	t.nextImageSpan(p, e.Time)
 	p.img, p.ppid = img, e.PPID
@@ -809,12 +827,20 @@ func (t *Tracker) imageOf(e *kevent.Exec) *image {
 	if exe == "" {
 		exe = invoked
 	}
-	return newImage(exe, invoked, e.Args, e.Cwd, e.EUID,
+	img := newImage(exe, invoked, e.Args, e.Cwd, e.EUID,
 		e.Header.Flags&kevent.FlagArgsTruncated != 0, e.Header.Flags&kevent.FlagPathTruncated != 0)
+	img.envHome = utf8Safe(e.Home)
+	img.userHome = t.homes.home(e.PID, e.EUID)
+	t.seeHomes(img)
+	return img
 }
 
 func (t *Tracker) imageOfProc(sp *proctree.Proc) *image {
-	return newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
+	img := newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
+	img.envHome = envHome(t.cfg.ProcRoot, sp.PID)
+	img.userHome = t.homes.home(sp.PID, sp.EUID)
+	t.seeHomes(img)
+	return img
 }
 
 func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTrunc, pathTrunc bool) *image {

@@ -434,3 +434,28 @@ func hasEvent(t testing.TB, ld plog.Logs, ev string) bool {
 	}
 	return false
 }
+
+// `#!/usr/bin/env node` launchers: the kernel reports the script's exec with
+// env's image, then env's exec of node (same pid). The session's root and
+// the process span are node running the script; no env span is left.
+func TestEnvLauncherRootIsTheAgent(t *testing.T) {
+	tr, _ := newTestTracker(t, nil)
+	const s0 = 1000 * sec
+	tr.Handle(invoked(execEv(100, s0, s0+1*ms, kevent.FlagExecMatched, 1, "/usr/bin/env", "/p", "/n/.bin/aw-agent", "--x"), "/n/.bin/aw-agent"))
+	tr.Handle(invoked(execEv(100, s0, s0+2*ms, 0, 1, "/usr/bin/node", "/p", "node", "/n/.bin/aw-agent", "--x"), "/usr/bin/node"))
+	tr.Handle(exitEv(100, s0, s0+100*ms, 0))
+	_, td := tr.Flush(wall(s0 + 10*sec))
+	spans := flatSpans(t, td)
+	for _, s := range spans {
+		if s.attrs[semconv.ProcessExecutablePath] == "/usr/bin/env" {
+			t.Errorf("span %q still has env's image: %v", s.name, s.attrs)
+		}
+	}
+	if got := spanNames(spans); !slices.Equal(got, []string{"invoke_agent test-agent:100", "node:100"}) {
+		t.Fatalf("spans = %v, want the root and one node span", got)
+	}
+	root := spans[slices.IndexFunc(spans, func(s spanRec) bool { return strings.HasPrefix(s.name, "invoke_agent") })]
+	if root.attrs[semconv.ProcessExecutablePath] != "/usr/bin/node" {
+		t.Errorf("root span process = %v", root.attrs)
+	}
+}
