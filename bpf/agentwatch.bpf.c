@@ -373,6 +373,68 @@ int enter_creat(struct trace_event_raw_sys_enter *ctx)
 	return stash_open(ctx->args[0], AT_FDCWD_, 0100 | 01 | 01000, ctx->args[1], SYS_CREAT);
 }
 
+const volatile __u8 cfg_drop_failed_opens = 0;
+const volatile __u8 cfg_drop_path_opens = 0;
+
+#define O_PATH_ 010000000
+#define OPEN_CLS_NOISE 1 /* an exact noise file (stored with its NUL) */
+#define OPEN_CLS_KEEP  2 /* a sensitive prefix: failed and O_PATH opens kept */
+
+/* Exact noise files and sensitive prefixes, longest match wins. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct prefix_key);
+	__type(value, __u32); /* OPEN_CLS_* | entry length << 8 */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} open_class SEC(".maps");
+
+/* Sensitive basename prefixes (".env", "credentials", "id_rsa"). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__type(key, struct prefix_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} keep_names SEC(".maps");
+
+/*
+ * The value carries the entry's length: an exact entry only matches the
+ * whole path, not a path it is a prefix of. Paths longer than a key can
+ * only hit prefixes.
+ */
+static __always_inline __u8 open_class_of(struct path_buf *pb, __u32 start, __u32 end)
+{
+	struct prefix_key k = {};
+	if (end <= start)
+		return 0;
+	__u32 len = end - start;
+	if (len > PREFIX_KEY_LEN)
+		len = PREFIX_KEY_LEN;
+	bpf_probe_read_kernel(k.data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
+	k.prefixlen = len * 8;
+	__u32 *v = bpf_map_lookup_elem(&open_class, &k);
+	if (!v)
+		return 0;
+	__u8 cls = *v & 0xff;
+	if (cls == OPEN_CLS_NOISE && (*v >> 8) != end - start)
+		return 0;
+	return cls;
+}
+
+static __always_inline int keep_name(const char *src, __u32 len)
+{
+	struct prefix_key k = {};
+	if (len > NAME_KEY_LEN)
+		len = NAME_KEY_LEN;
+	if (!len)
+		return 0;
+	/* bytes past len are ignored: the lookup only compares prefixlen bits */
+	bpf_probe_read_kernel(k.data, NAME_KEY_LEN, src);
+	k.prefixlen = len * 8;
+	return bpf_map_lookup_elem(&keep_names, &k) != NULL;
+}
+
 static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -394,11 +456,14 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	__u8 trunc = 0, noise = 0;
 	__u16 flags = 0;
 	__u32 start, end;
+	__u32 base_at = 0, base_len = 0;
+	struct dentry *dent = NULL;
 
 	struct file *f = ret >= 0 ? fd_file(t, ret) : NULL;
 	if (f) {
 		/* success: the kernel's own view of what was opened */
 		struct path fp = BPF_CORE_READ(f, f_path);
+		dent = fp.dentry;
 		start = walk_abs(&fp, pb, &trunc, &noise);
 		end = PATH_END;
 		/*
@@ -441,6 +506,8 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 		struct scan_ctx sc = {.h = FNV_OFFSET, .len = n - 1};
 		bpf_loop(PATH_MAX_LEN, scan_step, &sc, 0);
 		noise |= sc.noise;
+		base_at = RAW_AT + sc.last;
+		base_len = sc.len > sc.last ? sc.len - sc.last : 0;
 		if (sc.dotdot) {
 			/* "/usr/lib/../../etc/shadow" must not hide behind a noise prefix */
 			flags |= F_PATH_DOTDOT;
@@ -450,6 +517,35 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	if (!(flags & F_PATH_DOTDOT) && (noise || prefix_is_noise(pb, start, end))) {
 		count(&stats, STAT_NOISE_DROPPED);
 		return 0;
+	}
+	/*
+	 * The record budget: the loader's and libc's fixed reads, and failed
+	 * or O_PATH opens (no data read) of paths that no keep entry names.
+	 * A failed open of ~/.ssh/id_rsa is a signal and stays.
+	 */
+	__u8 cls = (flags & F_PATH_DOTDOT) ? 0 : open_class_of(pb, start, end);
+	if (cls == OPEN_CLS_NOISE) {
+		count(&stats, STAT_NOISE_FILE);
+		return 0;
+	}
+	int failed = ret < 0 && cfg_drop_failed_opens;
+	int opath = ret >= 0 && (a.flags & O_PATH_) && cfg_drop_path_opens;
+	if ((failed || opath) && cls != OPEN_CLS_KEEP) {
+		int keep = 0;
+		if (failed) {
+			keep = keep_name(&pb->buf[base_at & PATH_MASK], base_len);
+		} else if (dent) {
+			struct prefix_key nk = {};
+			long n = bpf_probe_read_kernel_str(nk.data, NAME_KEY_LEN, BPF_CORE_READ(dent, d_name.name));
+			if (n > 1) {
+				nk.prefixlen = (n - 1) * 8;
+				keep = bpf_map_lookup_elem(&keep_names, &nk) != NULL;
+			}
+		}
+		if (!keep) {
+			count(&stats, failed ? STAT_FAILED_DROPPED : STAT_OPATH_DROPPED);
+			return 0;
+		}
 	}
 
 	fill_hdr(&e->hdr, EV_OPEN, t);

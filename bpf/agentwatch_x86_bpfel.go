@@ -26,9 +26,11 @@ const (
 	AgentwatchMapExecDirs            = "exec_dirs"
 	AgentwatchMapExecNames           = "exec_names"
 	AgentwatchMapInflight            = "inflight"
+	AgentwatchMapKeepNames           = "keep_names"
 	AgentwatchMapNoiseNameHashes     = "noise_name_hashes"
 	AgentwatchMapNoiseNames          = "noise_names"
 	AgentwatchMapNoisePrefixes       = "noise_prefixes"
+	AgentwatchMapOpenClass           = "open_class"
 	AgentwatchMapPathScratch         = "path_scratch"
 	AgentwatchMapStats               = "stats"
 	AgentwatchMapTracked             = "tracked"
@@ -47,6 +49,8 @@ const (
 	AgentwatchProgHandleFork         = "handle_fork"
 	AgentwatchVarCfgCgroupMatch      = "cfg_cgroup_match"
 	AgentwatchVarCfgConnectAllowlist = "cfg_connect_allowlist"
+	AgentwatchVarCfgDropFailedOpens  = "cfg_drop_failed_opens"
+	AgentwatchVarCfgDropPathOpens    = "cfg_drop_path_opens"
 	AgentwatchVarCfgEnforce          = "cfg_enforce"
 	AgentwatchVarCfgEnforceKill      = "cfg_enforce_kill"
 	AgentwatchVarCfgMatchAllExecs    = "cfg_match_all_execs"
@@ -124,9 +128,11 @@ type AgentwatchMapSpecs struct {
 	ExecDirs        *ebpf.MapSpec `ebpf:"exec_dirs"`
 	ExecNames       *ebpf.MapSpec `ebpf:"exec_names"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	KeepNames       *ebpf.MapSpec `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
@@ -138,6 +144,8 @@ type AgentwatchMapSpecs struct {
 type AgentwatchVariableSpecs struct {
 	CfgCgroupMatch      *ebpf.VariableSpec `ebpf:"cfg_cgroup_match"`
 	CfgConnectAllowlist *ebpf.VariableSpec `ebpf:"cfg_connect_allowlist"`
+	CfgDropFailedOpens  *ebpf.VariableSpec `ebpf:"cfg_drop_failed_opens"`
+	CfgDropPathOpens    *ebpf.VariableSpec `ebpf:"cfg_drop_path_opens"`
 	CfgEnforce          *ebpf.VariableSpec `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.VariableSpec `ebpf:"cfg_enforce_kill"`
 	CfgMatchAllExecs    *ebpf.VariableSpec `ebpf:"cfg_match_all_execs"`
@@ -174,9 +182,11 @@ type AgentwatchMaps struct {
 	ExecDirs        *ebpf.Map `ebpf:"exec_dirs"`
 	ExecNames       *ebpf.Map `ebpf:"exec_names"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	KeepNames       *ebpf.Map `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
@@ -194,9 +204,11 @@ func (m *AgentwatchMaps) Close() error {
 		m.ExecDirs,
 		m.ExecNames,
 		m.Inflight,
+		m.KeepNames,
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
+		m.OpenClass,
 		m.PathScratch,
 		m.Stats,
 		m.Tracked,
@@ -209,6 +221,8 @@ func (m *AgentwatchMaps) Close() error {
 type AgentwatchVariables struct {
 	CfgCgroupMatch      *ebpf.Variable `ebpf:"cfg_cgroup_match"`
 	CfgConnectAllowlist *ebpf.Variable `ebpf:"cfg_connect_allowlist"`
+	CfgDropFailedOpens  *ebpf.Variable `ebpf:"cfg_drop_failed_opens"`
+	CfgDropPathOpens    *ebpf.Variable `ebpf:"cfg_drop_path_opens"`
 	CfgEnforce          *ebpf.Variable `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.Variable `ebpf:"cfg_enforce_kill"`
 	CfgMatchAllExecs    *ebpf.Variable `ebpf:"cfg_match_all_execs"`

@@ -102,7 +102,10 @@ enum stat_idx {
 	STAT_NOISE_DROPPED = 0,  /* file opens dropped as noise */
 	STAT_INFLIGHT_FULL = 1,  /* syscall entry could not be stashed */
 	STAT_TRACKED_FULL = 2,   /* a session process could not be tracked */
-	STAT_MAX = 4,
+	STAT_NOISE_FILE = 3,     /* opens of an exact noise file (noise.files) */
+	STAT_FAILED_DROPPED = 4, /* failed opens of paths no keep entry names */
+	STAT_OPATH_DROPPED = 5,  /* O_PATH opens of paths no keep entry names */
+	STAT_MAX = 8,
 };
 
 struct {
@@ -310,6 +313,7 @@ struct scan_ctx {
 	__u64 h;
 	__u32 len; /* string length from RAW_AT */
 	__u32 seglen;
+	__u32 last; /* offset of the last segment (the basename) from RAW_AT */
 	__u8 noise;
 	__u8 dotdot;
 };
@@ -331,6 +335,8 @@ static long scan_step(__u32 i, struct scan_ctx *c)
 			c->noise = 1;
 		c->h = FNV_OFFSET;
 		c->seglen = 0;
+		if (i < c->len)
+			c->last = i + 1;
 		return 0;
 	}
 	c->h = (c->h ^ (__u8)ch) * FNV_PRIME;

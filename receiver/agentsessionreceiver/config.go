@@ -52,6 +52,20 @@ type NoiseConfig struct {
 	PathPrefixes []string `mapstructure:"path_prefixes"`
 	// DirNames drop a path when any of its directories has this name.
 	DirNames []string `mapstructure:"dir_names"`
+	// Files are exact absolute paths dropped on every open: the loader's
+	// and libc's fixed reads. Paths of 64 bytes or more are never dropped.
+	Files []string `mapstructure:"files"`
+	// DropFailedOpens drops failed opens (ENOENT and friends) of paths
+	// that Keep does not name.
+	DropFailedOpens bool `mapstructure:"drop_failed_opens"`
+	// DropPathOpens drops O_PATH opens (no data read) of paths that Keep
+	// does not name.
+	DropPathOpens bool `mapstructure:"drop_path_opens"`
+	// Keep are sensitive globs whose failed and O_PATH opens are always
+	// reported: "~/dir/..." (every home), absolute literal prefixes, and
+	// "**/<name-prefix>*" basenames. Defaults to the seed policy's
+	// sensitive_paths.
+	Keep []string `mapstructure:"keep"`
 }
 
 // Config is the agent_session receiver's configuration.
@@ -112,6 +126,23 @@ var (
 	defaultNoiseDirNames = []string{
 		"node_modules", "site-packages", "dist-packages", "__pycache__", "target", "go-build",
 	}
+	// Measured on `bash -c 'ls -la; git --version; curl --version'` and a
+	// python start. Not /etc/passwd, /etc/hosts, /etc/resolv.conf,
+	// /etc/gitconfig (rules and name resolution read those), nor
+	// anything a policy rule names (/etc/shadow, sudoers).
+	defaultNoiseFiles = []string{
+		"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/locale.alias", "/etc/nsswitch.conf",
+		"/etc/localtime", "/etc/gai.conf", "/etc/host.conf", "/etc/group",
+		"/etc/ldap/ldap.conf", "/etc/inputrc", "/etc/mime.types",
+	}
+	// The seed policy's sensitive_paths (DESIGN.md), plus the private key
+	// basenames that ~/.ssh/* already covers in a home but not elsewhere.
+	defaultNoiseKeep = []string{
+		"~/.aws/*", "~/.ssh/*", "~/.kube/*", "~/.config/gcloud/*", "~/.gnupg/*",
+		"~/.azure/*", "~/.docker/config.json", "~/.netrc", "~/.git-credentials",
+		"**/.env*", "**/credentials*", "**/id_rsa*", "**/id_ed25519*", "**/id_ecdsa*",
+		"/etc/shadow", "/etc/gshadow", "/etc/sudoers",
+	}
 )
 
 func createDefaultConfig() component.Config {
@@ -121,6 +152,11 @@ func createDefaultConfig() component.Config {
 		Noise: NoiseConfig{
 			PathPrefixes: append([]string(nil), defaultNoisePrefixes...),
 			DirNames:     append([]string(nil), defaultNoiseDirNames...),
+			Files:        append([]string(nil), defaultNoiseFiles...),
+			Keep:         append([]string(nil), defaultNoiseKeep...),
+
+			DropFailedOpens: true,
+			DropPathOpens:   true,
 		},
 		MaxArgsBytes:    defaultArgsBytes,
 		RingBufferSize:  defaultRingBuffer,
@@ -164,6 +200,20 @@ func (c *Config) Validate() error {
 			add("%s: %q is %d bytes; at most %d fit the kernel's key", field, p, len(p), prefixKeyBytes-1)
 		case strings.ContainsRune(p, 0):
 			add("%s: NUL byte", field)
+		}
+	}
+	for i, f := range c.Noise.Files {
+		field := fmt.Sprintf("noise.files[%d]", i)
+		switch {
+		case !strings.HasPrefix(f, "/") || path.Clean(f) != f || f == "/":
+			add("%s: %q must be an absolute, clean file path", field, f)
+		case strings.ContainsRune(f, 0):
+			add("%s: NUL byte", field)
+		}
+	}
+	for i, g := range c.Noise.Keep {
+		if g == "" || strings.ContainsRune(g, 0) {
+			add("noise.keep[%d]: %q is not a glob", i, g)
 		}
 	}
 	for i, n := range c.Noise.DirNames {

@@ -87,6 +87,9 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 		NoiseDirNames:   r.cfg.Noise.DirNames,
 		Intent:          r.cfg.kernelIntent(),
 	}
+	opts.NoiseFiles = r.cfg.Noise.Files
+	opts.DropFailedOpens, opts.DropPathOpens = r.cfg.Noise.DropFailedOpens, r.cfg.Noise.DropPathOpens
+	opts.KeepPrefixes, opts.KeepNames = kernel.KeepSet(r.cfg.Noise.Keep, kernel.Homes("/etc/passwd"))
 	if opts.Enforce, err = r.cfg.Enforce.kernel(kernel.Homes("/etc/passwd")); err != nil {
 		return fmt.Errorf("agent_session: %w", err)
 	}
@@ -284,7 +287,7 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 		return nil, err
 	}
 	noise, err := m.Int64ObservableCounter("agentwatch.receiver.noise_dropped",
-		metric.WithDescription("File opens dropped in the kernel as noise."), metric.WithUnit("{event}"))
+		metric.WithDescription("File opens dropped in the kernel, by reason: path (noise prefix or directory), file (noise.files), failed_open, path_open (O_PATH)."), metric.WithUnit("{event}"))
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +323,12 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 					o.ObserveInt64(drops, int64(d), t.kindAttrs[k])
 				}
 			}
-			o.ObserveInt64(noise, int64(c.NoiseDropped))
+			for _, r := range [...]struct {
+				v      uint64
+				reason string
+			}{{c.NoiseDropped, "path"}, {c.NoiseFiles, "file"}, {c.FailedOpens, "failed_open"}, {c.PathOpens, "path_open"}} {
+				o.ObserveInt64(noise, int64(r.v), metric.WithAttributes(attribute.String("reason", r.reason)))
+			}
 		}
 		st := tracker.Stats()
 		o.ObserveInt64(sessions, int64(st.ActiveSessions))

@@ -61,8 +61,16 @@ type Options struct {
 	MatchAllExecs bool
 	NoisePrefixes []string // absolute
 	NoiseDirNames []string
-	CgroupRoot    string // default /sys/fs/cgroup
-	SecurityFS    string // default /sys/kernel/security
+	// NoiseFiles are exact absolute paths dropped on every open.
+	NoiseFiles []string
+	// DropFailedOpens / DropPathOpens drop failed and O_PATH opens of
+	// paths that neither KeepPrefixes nor KeepNames name.
+	DropFailedOpens bool
+	DropPathOpens   bool
+	KeepPrefixes    []string // absolute path prefixes (a directory ends in '/')
+	KeepNames       []string // basename prefixes
+	CgroupRoot      string   // default /sys/fs/cgroup
+	SecurityFS      string   // default /sys/kernel/security
 	// Intent configures DNS and TLS capture (intent.go).
 	Intent IntentOptions
 	// Enforce holds the compiled enforcement rules (enforce.go).
@@ -145,6 +153,12 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 		return nil, err
 	}
 	if err := setVar(spec, "cfg_cgroup_match", boolByte(len(opts.CgroupPrefixes) > 0)); err != nil {
+		return nil, err
+	}
+	if err := setVar(spec, "cfg_drop_failed_opens", boolByte(opts.DropFailedOpens)); err != nil {
+		return nil, err
+	}
+	if err := setVar(spec, "cfg_drop_path_opens", boolByte(opts.DropPathOpens)); err != nil {
 		return nil, err
 	}
 	if err := enforceVars(spec, opts.Enforce); err != nil {
@@ -260,6 +274,9 @@ func (t *Tracer) fillMaps(opts Options) error {
 		if err := t.objs.ExecNames.Update(makeNameKey(name), uint8(act), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("exec_names[%q]: %w", name, err)
 		}
+	}
+	if err := t.fillOpenClass(opts); err != nil {
+		return err
 	}
 	for d, act := range opts.ExecDirs {
 		var k [2 * dirKeyLen]byte // struct dir_key
@@ -413,6 +430,9 @@ type Counters struct {
 	NoiseDropped uint64                 // file opens dropped as noise in the kernel
 	InflightFull uint64                 // syscall entries that could not be stashed
 	TrackedFull  uint64                 // session processes the map had no room for
+	NoiseFiles   uint64                 // opens of an exact noise file
+	FailedOpens  uint64                 // failed opens of paths no keep entry names
+	PathOpens    uint64                 // O_PATH opens of paths no keep entry names
 }
 
 // Counters reads the per-CPU counters.
@@ -425,7 +445,7 @@ func (t *Tracer) Counters() (Counters, error) {
 		}
 		c.Drops[k] = v
 	}
-	for i, dst := range []*uint64{&c.NoiseDropped, &c.InflightFull, &c.TrackedFull} {
+	for i, dst := range []*uint64{&c.NoiseDropped, &c.InflightFull, &c.TrackedFull, &c.NoiseFiles, &c.FailedOpens, &c.PathOpens} {
 		v, err := sumPerCPU(t.objs.Stats, uint32(i))
 		if err != nil {
 			return c, err
