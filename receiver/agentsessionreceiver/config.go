@@ -10,6 +10,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/agentwatch/agentwatch/internal/pathglob"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/matcher"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/session"
 )
@@ -66,6 +67,10 @@ type NoiseConfig struct {
 	// "**/<name-prefix>*" basenames. Defaults to the seed policy's
 	// sensitive_paths.
 	Keep []string `mapstructure:"keep"`
+	// AgentState drops the opens of each agent's own state and cache files
+	// (its matcher's state_paths; the built-ins have defaults) made by the
+	// agent's own processes. A tool the agent runs is still reported.
+	AgentState bool `mapstructure:"agent_state"`
 }
 
 // Config is the agent_session receiver's configuration.
@@ -157,6 +162,7 @@ func createDefaultConfig() component.Config {
 
 			DropFailedOpens: true,
 			DropPathOpens:   true,
+			AgentState:      true,
 		},
 		MaxArgsBytes:    defaultArgsBytes,
 		RingBufferSize:  defaultRingBuffer,
@@ -249,6 +255,13 @@ func (c *Config) Validate() error {
 	if c.MaxSessions < 1 || c.MaxSessions > maxSessionsLimit {
 		add("max_sessions: %d is outside 1..%d", c.MaxSessions, maxSessionsLimit)
 	}
+	for i, a := range c.Agents {
+		for j, g := range a.StatePaths {
+			if _, err := pathglob.Compile(g); err != nil {
+				add("agents[%d].state_paths[%d]: %v", i, j, err)
+			}
+		}
+	}
 	errs = append(errs, c.validateIntent()...)
 	errs = append(errs, c.validateEnforce()...)
 	errs = append(errs, c.validateSecrets()...)
@@ -271,5 +284,13 @@ func (c *Config) sessionConfig(m *matcher.Set, backend string) session.Config {
 		MaxProcesses: int(c.MaxProcesses),
 		ProcRoot:     c.ProcPath,
 		DedupWindow:  c.DedupWindow,
+		AgentState:   c.agentState(m),
 	}
+}
+
+func (c *Config) agentState(m *matcher.Set) map[string][]string {
+	if !c.Noise.AgentState || m == nil {
+		return nil
+	}
+	return m.StatePaths()
 }

@@ -30,7 +30,7 @@ func TestLoadConfig(t *testing.T) {
 		BuiltinAgents: true,
 		DisableAgents: []string{"goose", "aider"},
 		Noise: NoiseConfig{PathPrefixes: []string{"/usr/lib", "/nix/store"}, DirNames: []string{"node_modules", ".tox"},
-			Files: defaultNoiseFiles, Keep: defaultNoiseKeep, DropFailedOpens: true, DropPathOpens: true},
+			Files: defaultNoiseFiles, Keep: defaultNoiseKeep, DropFailedOpens: true, DropPathOpens: true, AgentState: true},
 		MaxArgsBytes:    8192,
 		RingBufferSize:  16 << 20,
 		MaxProcesses:    4096,

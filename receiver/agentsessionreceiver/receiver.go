@@ -149,6 +149,8 @@ func kernelAction(a session.Action) kernel.Action {
 	return kernel.ActionCandidate
 }
 
+var agentStateAttrs = metric.WithAttributes(attribute.String("reason", "agent_state"))
+
 func logHooks(logger *zap.Logger, backend, reason string, hooks []kernel.HookStatus) {
 	var attached, failed []string
 	for _, h := range hooks {
@@ -287,7 +289,7 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 		return nil, err
 	}
 	noise, err := m.Int64ObservableCounter("agentwatch.receiver.noise_dropped",
-		metric.WithDescription("File opens dropped in the kernel, by reason: path (noise prefix or directory), file (noise.files), failed_open, path_open (O_PATH)."), metric.WithUnit("{event}"))
+		metric.WithDescription("File opens dropped as noise, by reason: path (noise prefix or directory), file (noise.files), failed_open, path_open (O_PATH) in the kernel; agent_state (the agent's own state files, noise.agent_state) in userspace."), metric.WithUnit("{event}"))
 	if err != nil {
 		return nil, err
 	}
@@ -331,6 +333,8 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 			}
 		}
 		st := tracker.Stats()
+		// Dropped in userspace, but the same budget: counted beside the rest.
+		o.ObserveInt64(noise, int64(st.AgentStateDropped), agentStateAttrs)
 		o.ObserveInt64(sessions, int64(st.ActiveSessions))
 		o.ObserveInt64(folded, int64(st.OpensFolded), foldedAttrs[0])
 		o.ObserveInt64(folded, int64(st.OpensUnfolded), foldedAttrs[1])

@@ -23,33 +23,41 @@ var builtinSpecs = []Spec{
 	// -linux-x64 package's `claude`); the native installer keeps versions
 	// as ~/.local/share/claude/versions/<version>, linked from
 	// ~/.local/bin/claude.
-	{Name: "claude-code", Executables: []string{"claude", "claude.exe", "**/claude/versions/*"}},
+	{Name: "claude-code", Executables: []string{"claude", "claude.exe", "**/claude/versions/*"},
+		StatePaths: []string{"~/.claude/**", "~/.claude.json", "~/.claude.json.*", "~/.cache/claude/**", "~/.cache/claude-cli-nodejs/**", "~/.local/share/claude/**", "~/.local/state/claude/**", "~/.config/claude/**"}},
 	{Name: "claude-code", Executables: nodeInterpreters, CommandLine: `@anthropic-ai/claude-code/cli\.js`},
 
-	{Name: "cursor-agent", Executables: []string{"cursor-agent"}},
+	{Name: "cursor-agent", Executables: []string{"cursor-agent"},
+		StatePaths: []string{"~/.cursor/**", "~/.config/cursor/**", "~/.local/share/cursor-agent/**"}},
 
-	{Name: "codex", Executables: []string{"codex"}},
+	{Name: "codex", Executables: []string{"codex"},
+		StatePaths: []string{"~/.codex/**"}},
 	// bin/codex.js is `#!/usr/bin/env node`: run through a .bin or global
 	// symlink, node's argv[1] is the link's path.
 	{Name: "codex", Executables: nodeInterpreters, CommandLine: `@openai/codex/bin/codex\.js|^[^ ]+ ([^ ]*/)?codex( |$)`},
 
 	// The trailing '/' keeps @google/gemini-cli-core (a library) out.
-	{Name: "gemini-cli", Executables: []string{"gemini"}},
+	{Name: "gemini-cli", Executables: []string{"gemini"},
+		StatePaths: []string{"~/.gemini/**"}},
 	{Name: "gemini-cli", Executables: nodeInterpreters, CommandLine: `@google/gemini-cli/|^[^ ]+ ([^ ]*/)?gemini( |$)`},
 
-	{Name: "aider", Executables: []string{"aider"}},
+	{Name: "aider", Executables: []string{"aider"},
+		StatePaths: []string{"~/.aider*", "~/.aider/**", "~/.cache/aider/**"}},
 	{Name: "aider", Executables: pythonInterpreters, CommandLine: `(^| )-m aider(\.main)?( |$)`},
 
 	// The trailing '/' keeps VS Code's @github/copilot-language-server out:
 	// it runs on every machine with the Copilot extension.
-	{Name: "copilot", Executables: []string{"copilot"}},
+	{Name: "copilot", Executables: []string{"copilot"},
+		StatePaths: []string{"~/.copilot/**", "~/.config/github-copilot/**"}},
 	{Name: "copilot", Executables: nodeInterpreters, CommandLine: `@github/copilot/`},
 
-	{Name: "opencode", Executables: []string{"opencode"}},
+	{Name: "opencode", Executables: []string{"opencode"},
+		StatePaths: []string{"~/.local/share/opencode/**", "~/.config/opencode/**", "~/.cache/opencode/**", "~/.local/state/opencode/**"}},
 
 	// pressly/goose, a database migration tool, has the same binary name;
 	// disable this built-in where that one runs.
-	{Name: "goose", Executables: []string{"goose"}},
+	{Name: "goose", Executables: []string{"goose"},
+		StatePaths: []string{"~/.config/goose/**", "~/.local/share/goose/**", "~/.local/state/goose/**"}},
 }
 
 // BuiltinNames lists the built-in agent names, the values disable_agents

@@ -31,6 +31,11 @@ type Spec struct {
 	// Cgroup is a cgroup v2 path prefix, e.g. "/system.slice/agent.service";
 	// it matches that cgroup and every cgroup below it.
 	Cgroup string `mapstructure:"cgroup"`
+	// StatePaths are the agent's own state and cache files (globs, "~" is
+	// the process's home): opens of them by the agent's own processes are
+	// dropped as noise when noise.agent_state is on. A tool the agent runs
+	// that opens them is still reported. Built-ins have defaults.
+	StatePaths []string `mapstructure:"state_paths"`
 }
 
 // Proc is what a match is decided on.
@@ -115,6 +120,7 @@ type compiled struct {
 // Set is a compiled, ordered list of matchers: user matchers first, then
 // the enabled built-ins. The first match names the agent.
 type Set struct {
+	state      map[string][]string // agent name → StatePaths
 	ms         []compiled
 	needCgroup bool
 	needArgs   bool
@@ -140,6 +146,7 @@ func New(user []Spec, builtins bool, disable []string) (*Set, error) {
 			continue
 		}
 		s.ms = append(s.ms, c)
+		s.addState(sp)
 	}
 	known := BuiltinNames()
 	off := map[string]bool{}
@@ -162,6 +169,7 @@ func New(user []Spec, builtins bool, disable []string) (*Set, error) {
 				panic(err) // the built-in table is covered by tests
 			}
 			s.ms = append(s.ms, c)
+			s.addState(sp)
 		}
 	}
 	s.keys = kernelKeys(s.ms)
@@ -244,6 +252,23 @@ func compile(sp Spec, field string) (compiled, error) {
 }
 
 // Match returns the name of the first matcher p satisfies.
+func (s *Set) addState(sp Spec) {
+	if len(sp.StatePaths) == 0 {
+		return
+	}
+	if s.state == nil {
+		s.state = map[string][]string{}
+	}
+	for _, p := range sp.StatePaths {
+		if !slices.Contains(s.state[sp.Name], p) {
+			s.state[sp.Name] = append(s.state[sp.Name], p)
+		}
+	}
+}
+
+// StatePaths returns the state path globs of every agent that has some.
+func (s *Set) StatePaths() map[string][]string { return s.state }
+
 func (s *Set) Match(p Proc) (string, bool) {
 	var joined string
 	if s.needArgs {
@@ -253,6 +278,28 @@ func (s *Set) Match(p Proc) (string, bool) {
 		if s.ms[i].match(&p, joined) {
 			return s.ms[i].name, true
 		}
+	}
+	return "", false
+}
+
+// MatchProgram is Match on what names a program (executables and command
+// line) only: cgroup criteria are ignored, and a matcher that has nothing
+// else matches nothing. It tells an agent's own processes from its tools'.
+func (s *Set) MatchProgram(p Proc) (string, bool) {
+	var joined string
+	if s.needArgs {
+		joined = strings.Join(p.Args, " ")
+	}
+	for i := range s.ms {
+		c := &s.ms[i]
+		hasExe := len(c.bases)+len(c.paths)+len(c.dirs) > 0
+		if !hasExe && c.cmd == nil {
+			continue
+		}
+		if hasExe && !c.matchExe(&p) || c.cmd != nil && !c.cmd.MatchString(joined) {
+			continue
+		}
+		return c.name, true
 	}
 	return "", false
 }

@@ -97,6 +97,10 @@ type Config struct {
 	// path, flags and result class) within it into one record with
 	// agent.file.open_count; 0 disables (dedup.go).
 	DedupWindow time.Duration
+	// AgentState maps an agent name to the globs of its own state files;
+	// their opens by the agent's own processes are dropped (agentstate.go).
+	// Nil keeps them.
+	AgentState map[string][]string
 	// Intent configures DNS and TLS handling (intent.go); off when zero.
 	Intent IntentConfig
 }
@@ -117,6 +121,7 @@ type Stats struct {
 	Reaped             uint64 // processes ended because /proc no longer has them
 	MembershipErrors   uint64 // Track/Untrack failures
 	OpensFolded        uint64 // repeated opens counted on an earlier record
+	AgentStateDropped  uint64 // opens of the agent's own state by its own processes
 	OpensUnfolded      uint64 // opens recorded alone because the fold table was full
 }
 
@@ -135,6 +140,7 @@ type counters struct {
 	reaped           atomic.Uint64
 	membershipErrors atomic.Uint64
 	opensFolded      atomic.Uint64
+	agentStateDrops  atomic.Uint64
 	opensUnfolded    atomic.Uint64
 }
 
@@ -153,6 +159,9 @@ type image struct {
 	// home in the passwd under its own root. Either may be "".
 	envHome  string
 	userHome string
+	// agent is the agent whose matcher recognises this image ("" for
+	// none): its processes are the agent's own, not a tool's.
+	agent string
 }
 
 type proc struct {
@@ -233,6 +242,7 @@ type Tracker struct {
 	st         counters
 	in         *intentState // nil without DNS and TLS (intent.go)
 	dedup      dedupState
+	state      agentState // the agents' own state files (agentstate.go)
 	homes      *passwdHomes
 }
 
@@ -305,6 +315,11 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
 		homes:    newPasswdHomes(cfg.ProcRoot),
 	}
+	state, err := compileAgentState(cfg.AgentState)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	t.state = state
 	if cfg.Intent.DNS || cfg.Intent.TLS {
 		if err := t.initIntent(cfg.Intent); err != nil {
 			return nil, fmt.Errorf("session: secrets: %w", err)
@@ -329,6 +344,7 @@ func (t *Tracker) Stats() Stats {
 		Reaped:             t.st.reaped.Load(),
 		MembershipErrors:   t.st.membershipErrors.Load(),
 		OpensFolded:        t.st.opensFolded.Load(),
+		AgentStateDropped:  t.st.agentStateDrops.Load(),
 		OpensUnfolded:      t.st.opensUnfolded.Load(),
 	}
 	for i := range s.Events {
@@ -529,6 +545,10 @@ func (t *Tracker) open(e *kevent.Open) {
 		fp = absPath(fp, p.img.cwd)
 	}
 	fp = path.Clean(fp)
+	if t.ownState(p, fp) {
+		t.st.agentStateDrops.Add(1)
+		return
+	}
 	// Fingerprinted before folding: a repeated open may follow a change.
 	t.sensitiveOpen(p, e, fp)
 	fp = utf8Safe(fp)
@@ -831,6 +851,7 @@ func (t *Tracker) imageOf(e *kevent.Exec) *image {
 		e.Header.Flags&kevent.FlagArgsTruncated != 0, e.Header.Flags&kevent.FlagPathTruncated != 0)
 	img.envHome = utf8Safe(e.Home)
 	img.userHome = t.homes.home(e.PID, e.EUID)
+	img.agent = t.agentOf(matcher.Proc{Exe: e.Exe, Filename: invoked, Args: e.Args})
 	t.seeHomes(img)
 	return img
 }
@@ -839,6 +860,7 @@ func (t *Tracker) imageOfProc(sp *proctree.Proc) *image {
 	img := newImage(sp.Exe, scanFilename(sp), sp.Args, sp.Cwd, sp.EUID, false, false)
 	img.envHome = envHome(t.cfg.ProcRoot, sp.PID)
 	img.userHome = t.homes.home(sp.PID, sp.EUID)
+	img.agent = t.agentOf(procMatch(sp))
 	t.seeHomes(img)
 	return img
 }

@@ -1,0 +1,59 @@
+package session
+
+import (
+	"testing"
+
+	"github.com/agentwatch/agentwatch/internal/semconv"
+	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
+)
+
+// The agent's own reads of its state are dropped; the same file opened by a
+// tool the agent runs, or another file, is reported; with the option off
+// every open is reported.
+func TestAgentStateOpens(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		tr, _ := newTestTracker(t, func(c *Config) {
+			if on {
+				c.AgentState = map[string][]string{"test-agent": {"~/.agent/**", "~/.agent.json"}}
+			}
+		})
+		const s0 = 500 * sec
+		ex := execEv(100, s0, s0, kevent.FlagExecMatched, 1, "/opt/aw-agent", "/w", "aw-agent")
+		ex.Home = "/sandbox/home" // HOME, not the passwd home, is "~"
+		tr.Handle(ex)
+		tr.Handle(openEv(100, s0, s0+1*ms, 0, "/sandbox/home/.agent.json", 0, 3))
+		tr.Handle(openEv(100, s0, s0+2*ms, 0, "/sandbox/home/.agent/cache/x", 0, 3))
+		// A worker fork of the agent is the agent too.
+		tr.Handle(forkEv(101, s0+3*ms, s0+3*ms, 100, s0))
+		tr.Handle(openEv(101, s0+3*ms, s0+4*ms, 0, "/sandbox/home/.agent/log", 1, 4))
+		// A tool: cat of the agent's state is reported.
+		tr.Handle(forkEv(102, s0+5*ms, s0+5*ms, 100, s0))
+		tr.Handle(execEv(102, s0+5*ms, s0+6*ms, 0, 100, "/usr/bin/cat", "/w", "cat", "/sandbox/home/.agent.json"))
+		tr.Handle(openEv(102, s0+5*ms, s0+7*ms, 0, "/sandbox/home/.agent.json", 0, 3))
+		tr.Handle(openEv(100, s0, s0+8*ms, 0, "/sandbox/home/.ssh/id_rsa", 0, 3))
+		for _, pid := range []uint32{101, 102} {
+			tr.Handle(exitEv(pid, map[uint32]uint64{101: s0 + 3*ms, 102: s0 + 5*ms}[pid], s0+9*ms, 0))
+		}
+		tr.Handle(exitEv(100, s0, s0+10*ms, 0))
+		ld, _ := tr.Flush(wall(s0 + 10*sec))
+		var opens []string
+		for _, l := range flatLogs(t, ld) {
+			if l.attrs[semconv.EventName] == semconv.EventFileOpen {
+				opens = append(opens, l.attrs[semconv.FilePath].(string))
+			}
+		}
+		want := 2
+		if !on {
+			want = 5
+		}
+		if len(opens) != want {
+			t.Fatalf("agent_state %v: opens %v, want %d", on, opens, want)
+		}
+		if on && (opens[0] != "/sandbox/home/.agent.json" || opens[1] != "/sandbox/home/.ssh/id_rsa") {
+			t.Fatalf("kept %v", opens)
+		}
+		if got := tr.Stats().AgentStateDropped; on && got != 3 {
+			t.Fatalf("dropped %d, want 3", got)
+		}
+	}
+}
