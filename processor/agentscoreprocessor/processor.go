@@ -164,7 +164,7 @@ func readEvent(attrs pcommon.Map, ev *engine.Event) (name, session string) {
 		case semconv.NetworkPeerAddress:
 			ev.PeerAddr = v.Str()
 		case semconv.NetworkPeerPort:
-			ev.Port, _ = intOf(v)
+			ev.Port, ev.HasPort = intOf(v)
 		case semconv.ServerAddress:
 			ev.ServerAddr = v.Str()
 		case semconv.PeerResolved:
@@ -178,6 +178,13 @@ func readEvent(attrs pcommon.Map, ev *engine.Event) (name, session string) {
 			ev.DNSName = v.Str()
 		case semconv.DNSAnswers:
 			ev.DNSAnswers = appendStrings(ev.DNSAnswers, v)
+		case semconv.DNSResolverIsSystem:
+			if v.Type() == pcommon.ValueTypeBool {
+				ev.ResolverIsSystem = 0
+				if v.Bool() {
+					ev.ResolverIsSystem = 1
+				}
+			}
 		case semconv.DNSResolver:
 			ev.Resolver = v.Str()
 		case semconv.EnforceAction:

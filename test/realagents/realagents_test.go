@@ -107,6 +107,9 @@ type agent struct {
 	tlsCaptured bool
 	// scenarios limits the scenarios run (nil: all).
 	scenarios []string
+	// script is the package script an interpreter root must run (node
+	// agents); "" for native ones.
+	script string
 }
 
 func modules() string { return filepath.Join(testenv.ClientsDir(), "agents", "node_modules") }
@@ -129,14 +132,16 @@ func agents() []agent {
 			}},
 		{name: "claude-code", variant: "native-installer", tlsCaptured: true, env: claudeEnv, scenarios: []string{"benign-read", "mal-curl-upload"},
 			setup: nativeInstallerLayout,
-			argv: func(home, _ string) []string { return claudeArgs(filepath.Join(home, ".local", "bin", "claude")) }},
-		{name: "gemini-cli", variant: "npm-bin", tlsCaptured: true,
+			argv:  func(home, _ string) []string { return claudeArgs(filepath.Join(home, ".local", "bin", "claude")) }},
+		{name: "gemini-cli", variant: "npm-bin", tlsCaptured: true, script: "@google/gemini-cli/",
 			env: []string{"GEMINI_API_KEY=" + geminiKey, "GEMINI_CLI_NO_RELAUNCH=true", "GEMINI_CLI_TRUST_WORKSPACE=true"},
 			setup: func(t *testing.T, home string) {
 				writeFile(t, filepath.Join(home, ".gemini", "settings.json"),
 					`{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"general":{"disableAutoUpdate":true}}`)
 			},
-			argv: func(_, _ string) []string { return []string{filepath.Join(nm, ".bin", "gemini"), "-p", prompt, "--yolo"} }},
+			argv: func(_, _ string) []string {
+				return []string{filepath.Join(nm, ".bin", "gemini"), "-p", prompt, "--yolo"}
+			}},
 		{name: "opencode", variant: "native", tlsCaptured: true,
 			env: []string{"ANTHROPIC_API_KEY=" + anthropicKey, "OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_MODELS_FETCH=1"},
 			setup: func(t *testing.T, home string) {
@@ -146,7 +151,7 @@ func agents() []agent {
 			argv: func(_, _ string) []string {
 				return []string{filepath.Join(nm, ".bin", "opencode"), "run", "-m", "anthropic/claude-sonnet-4-5", prompt}
 			}},
-		{name: "codex", variant: "npm-env-node", scenarios: []string{"benign-read", "benign-test", "benign-git"},
+		{name: "codex", variant: "npm-env-node", script: "@openai/codex/bin/codex.js", scenarios: []string{"benign-read", "benign-test", "benign-git"},
 			env: []string{"OPENAI_API_KEY=" + openaiKey, "CODEX_API_KEY=" + openaiKey},
 			argv: func(_, _ string) []string {
 				return []string{filepath.Join(nm, ".bin", "codex"), "exec", "--skip-git-repo-check",
@@ -348,6 +353,9 @@ type result struct {
 
 func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 	home, project := newHome(t)
+	if err := os.MkdirAll(filepath.Join(home, ".codex"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if a.setup != nil {
 		a.setup(t, home)
 	}
@@ -588,9 +596,17 @@ func (w *world) checkSession(t *testing.T, a agent, r *result) {
 	}
 	exe, _ := rootProc.Attributes().Get(semconv.ProcessExecutablePath)
 	base := filepath.Base(exe.Str())
-	for _, launcher := range []string{"env", "bash", "sh", "node", "ip"} {
+	for _, launcher := range []string{"env", "bash", "sh", "ip"} {
 		if base == launcher {
 			t.Errorf("the session's root process is the launcher %s (span %q), not the agent", exe.Str(), rootProc.Name())
+		}
+	}
+	if base == "node" || base == "bun" || base == "deno" {
+		// An interpreter is the agent only while it runs the agent's
+		// package script.
+		args, _ := rootProc.Attributes().Get(semconv.ProcessCommandArgs)
+		if !strings.Contains(args.AsString(), a.script) {
+			t.Errorf("the session's root process is %s running %s, not the agent's script %q", exe.Str(), args.AsString(), a.script)
 		}
 	}
 	t.Logf("session %x: root %q, root process %q (%s), %d records, %d spans", r.trace, r.root.Name(), rootProc.Name(), exe.Str(), len(r.records), len(r.spans))

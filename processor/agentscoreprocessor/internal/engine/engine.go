@@ -269,6 +269,11 @@ func (e *Engine) scoreConnect(s *session, ev *Event, t int64, rs *policy.RuleSet
 	if dnsPort(ev.Port) && e.pol.IsSystemResolver(addr) {
 		return
 	}
+	if ev.Port == 0 && ev.HasPort {
+		// Nothing can be sent to port 0: a UDP connect there is source
+		// address selection (getaddrinfo's AI_ADDRCONFIG, happy eyeballs).
+		return
+	}
 	name := policy.NormalizeName(ev.ServerAddr)
 	if maybeAddr(name) {
 		if _, err := netip.ParseAddr(name); err == nil {
@@ -329,6 +334,11 @@ func (e *Engine) scoreDNS(s *session, ev *Event, t int64, rs *policy.RuleSet) {
 	var resolver netip.Addr
 	if a, err := netip.ParseAddr(ev.Resolver); err == nil {
 		resolver = a.WithZone("").Unmap()
+	}
+	if ev.ResolverIsSystem == 1 {
+		// The receiver read the resolv.conf under the process's own root:
+		// a sandbox's own resolver is its system's.
+		resolver = netip.Addr{}
 	}
 	if e.pol.MatchDNS(name, resolver, rs) && e.chainStep(s, t, false, false, true) {
 		rs.Add(policy.RuleChainExfiltration)

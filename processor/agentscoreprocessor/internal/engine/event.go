@@ -93,13 +93,16 @@ type Event struct {
 
 	PeerAddr   string
 	Port       int64
+	HasPort    bool
 	ServerAddr string
 	// PeerResolved is -1 when the receiver did not say, else 0 or 1.
 	PeerResolved int8
 
-	DNSName    string
-	DNSAnswers []string
-	Resolver   string
+	// ResolverIsSystem is -1 when the receiver did not say, else 0 or 1.
+	ResolverIsSystem int8
+	DNSName          string
+	DNSAnswers       []string
+	Resolver         string
 
 	EnforceAction string
 }
@@ -107,7 +110,7 @@ type Event struct {
 // Reset clears e for reuse, keeping the Args and DNSAnswers capacity.
 func (e *Event) Reset() {
 	args, answers := e.Args[:0], e.DNSAnswers[:0]
-	*e = Event{Args: args, DNSAnswers: answers, PeerResolved: -1}
+	*e = Event{Args: args, DNSAnswers: answers, PeerResolved: -1, ResolverIsSystem: -1}
 }
 
 // Result is the score of one event.

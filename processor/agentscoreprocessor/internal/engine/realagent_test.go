@@ -141,3 +141,21 @@ func TestBenignToolCallsStayBelowMedium(t *testing.T) {
 		}
 	}
 }
+
+func TestAddressSelectionAndOwnResolver(t *testing.T) {
+	e, _ := newEngine(t)
+	s := sess(46)
+	c := connectEv(s, 10, at(0), "::1", 0)
+	c.HasPort = true
+	if r := e.Score(c); r.Score != 0 {
+		t.Fatalf("UDP connect to port 0 scored %v", ruleIDs(e, r.Rules))
+	}
+	d := dnsEv(s, 10, at(1), "api.anthropic.com", "127.0.0.1")
+	if r := e.Score(d); !has(e, r, "dns.foreign_resolver") {
+		t.Fatalf("without the receiver's word, 127.0.0.1 is foreign here: %v", ruleIDs(e, r.Rules))
+	}
+	d.ResolverIsSystem = 1
+	if r := e.Score(d); has(e, r, "dns.foreign_resolver") {
+		t.Fatalf("the process's own resolv.conf names it: %v", ruleIDs(e, r.Rules))
+	}
+}

@@ -141,8 +141,9 @@ type intentState struct {
 	system   map[netip.Addr]bool
 	conns    map[tlsKey]*tlsConn
 	callSeq  uint64
-	held     int         // records and spans held for their tool call (tools.go)
-	hosts    *hostsCache // /etc/hosts under each process's root
+	held     int             // records and spans held for their tool call (tools.go)
+	hosts    *hostsCache     // /etc/hosts under each process's root
+	resolvs  *resolversCache // /etc/resolv.conf under each process's root
 	sec      *secretsState
 	ending   *session
 	st       IntentStats
@@ -170,6 +171,7 @@ func (t *Tracker) initIntent(cfg IntentConfig) error {
 		tcpDNS:   map[tcpDNSKey]*dns.TCPStream{},
 		conns:    map[tlsKey]*tlsConn{},
 		hosts:    newHostsCache(t.cfg.ProcRoot),
+		resolvs:  newResolversCache(t.cfg.ProcRoot),
 	}
 	if cfg.SystemResolvers != nil {
 		in.system = map[netip.Addr]bool{}
@@ -306,7 +308,7 @@ func (t *Tracker) logDNS(p *proc, r dns.Result, transport uint16) {
 		a.PutStr(semconv.DNSResolver, addr.String())
 		a.PutInt(semconv.ServerPort, int64(r.Resolver.Port()))
 		if t.in.system != nil {
-			a.PutBool(semconv.DNSResolverIsSystem, t.in.system[addr])
+			a.PutBool(semconv.DNSResolverIsSystem, t.resolverIsSystem(p, addr))
 		}
 	}
 	switch transport {
@@ -315,6 +317,16 @@ func (t *Tracker) logDNS(p *proc, r dns.Result, transport uint16) {
 	case 2:
 		a.PutStr(semconv.NetworkTransport, "udp")
 	}
+}
+
+// resolverIsSystem: the host's resolvers, or those of the resolv.conf
+// under the process's own root (a sandbox, a container, `ip netns exec`).
+func (t *Tracker) resolverIsSystem(p *proc, addr netip.Addr) bool {
+	if t.in.system[addr] {
+		return true
+	}
+	own, _ := t.in.resolvs.get(p.key.PID)
+	return slices.Contains(own, addr)
 }
 
 func (t *Tracker) rememberNames(s *session, name string, m *dns.Message) {

@@ -3,6 +3,7 @@ package session
 import (
 	"bufio"
 	"bytes"
+	"github.com/agentwatch/agentwatch/internal/dns"
 	"net/netip"
 	"os"
 	"strconv"
@@ -43,7 +44,7 @@ const (
 	maxHeldPerSession = 256
 )
 
-type hostsKey struct {
+type rootFileKey struct {
 	mntNS uint64
 	dev   uint64
 	ino   uint64
@@ -51,51 +52,82 @@ type hostsKey struct {
 	size  int64
 }
 
-// hostsCache caches the address → name tables of the /etc/hosts files
-// processes see under their own root. The key is the file's identity
-// (mount namespace, device, inode, mtime, size), so an edited or
-// bind-mounted file is read again and unchanged ones cost two stats.
-type hostsCache struct {
+// rootFiles caches what a file under each process's own root says
+// (/etc/hosts, /etc/resolv.conf): a process in another mount namespace has
+// its own. The key is the file's identity (mount namespace, device, inode,
+// mtime, size), so an edited or bind-mounted file is read again and an
+// unchanged one costs two stats.
+type rootFiles[T any] struct {
 	procRoot string
-	m        map[hostsKey]map[netip.Addr]string
+	name     string // under the root, e.g. "etc/hosts"
+	parse    func([]byte) T
+	m        map[rootFileKey]T
 	reads    uint64
 }
 
-func newHostsCache(procRoot string) *hostsCache {
-	return &hostsCache{procRoot: procRoot, m: map[hostsKey]map[netip.Addr]string{}}
+func newRootFiles[T any](procRoot, name string, parse func([]byte) T) *rootFiles[T] {
+	return &rootFiles[T]{procRoot: procRoot, name: name, parse: parse, m: map[rootFileKey]T{}}
 }
 
-// lookup returns the name the /etc/hosts under pid's root gives addr; ok
-// is false when that file cannot be read (the process is gone).
-func (h *hostsCache) lookup(pid uint32, addr netip.Addr) (string, bool) {
+// get returns the parsed file under pid's root; ok is false when it cannot
+// be read (the process is gone). A file over maxHostsBytes parses as zero.
+func (c *rootFiles[T]) get(pid uint32) (T, bool) {
+	var zero T
 	if pid == 0 {
-		return "", false
+		return zero, false
 	}
-	base := h.procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
-	var k hostsKey
+	base := c.procRoot + "/" + strconv.FormatUint(uint64(pid), 10)
+	var k rootFileKey
 	var st syscall.Stat_t
 	if syscall.Stat(base+"/ns/mnt", &st) == nil {
 		k.mntNS = st.Ino
 	}
-	path := base + "/root/etc/hosts"
+	path := base + "/root/" + c.name
 	if syscall.Stat(path, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
-		return "", false
+		return zero, false
 	}
 	k.dev, k.ino, k.mtime, k.size = uint64(st.Dev), st.Ino, st.Mtim.Nano(), st.Size
-	tab, ok := h.m[k]
+	v, ok := c.m[k]
 	if !ok {
-		if st.Size > maxHostsBytes {
-			tab = nil
-		} else if b, err := os.ReadFile(path); err == nil {
-			tab = parseHosts(b)
-			h.reads++
+		if st.Size <= maxHostsBytes {
+			if b, err := os.ReadFile(path); err == nil {
+				v = c.parse(b)
+				c.reads++
+			}
 		}
-		if len(h.m) >= maxHostsCaches {
-			clear(h.m)
+		if len(c.m) >= maxHostsCaches {
+			clear(c.m)
 		}
-		h.m[k] = tab
+		c.m[k] = v
 	}
-	return tab[addr.WithZone("").Unmap()], true
+	return v, true
+}
+
+// hostsCache: the address → name tables of the /etc/hosts files processes
+// see under their own root.
+type hostsCache = rootFiles[map[netip.Addr]string]
+
+func newHostsCache(procRoot string) *hostsCache {
+	return newRootFiles(procRoot, "etc/hosts", parseHosts)
+}
+
+// hostsName returns the name the /etc/hosts under pid's root gives addr;
+// ok is false when that file cannot be read (the process is gone).
+func hostsName(h *hostsCache, pid uint32, addr netip.Addr) (string, bool) {
+	tab, ok := h.get(pid)
+	return tab[addr.WithZone("").Unmap()], ok
+}
+
+// resolversCache: the nameservers of the /etc/resolv.conf each process
+// sees under its own root. A sandbox with its own resolver configuration
+// uses that resolver as its system's: no foreign resolver.
+type resolversCache = rootFiles[[]netip.Addr]
+
+func newResolversCache(procRoot string) *resolversCache {
+	return newRootFiles(procRoot, "etc/resolv.conf", func(b []byte) []netip.Addr {
+		addrs, _ := dns.ParseResolvConf(bytes.NewReader(b))
+		return addrs
+	})
 }
 
 // loopbackAliases are the generic names hosts files give the loopback
@@ -289,7 +321,7 @@ func (t *Tracker) peerNameOf(p *proc, addr netip.Addr, port uint16) peerName {
 		// A short-lived process may be gone when its connect is handled:
 		// its parent's and the session root's roots are most likely its own.
 		for _, pid := range [...]uint32{p.key.PID, p.ppid, p.sess.rootPID} {
-			if n, ok := t.in.hosts.lookup(pid, addr); ok {
+			if n, ok := hostsName(t.in.hosts, pid, addr); ok {
 				if n != "" {
 					// Loopback names of a hosts file are many (localhost, the
 					// host's own name, APIs pointed at a local server): the
