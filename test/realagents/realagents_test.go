@@ -129,14 +129,16 @@ func agents() []agent {
 			}},
 		{name: "claude-code", variant: "native-installer", tlsCaptured: true, env: claudeEnv, scenarios: []string{"benign-read", "mal-curl-upload"},
 			setup: nativeInstallerLayout,
-			argv: func(home, _ string) []string { return claudeArgs(filepath.Join(home, ".local", "bin", "claude")) }},
+			argv:  func(home, _ string) []string { return claudeArgs(filepath.Join(home, ".local", "bin", "claude")) }},
 		{name: "gemini-cli", variant: "npm-bin", tlsCaptured: true,
 			env: []string{"GEMINI_API_KEY=" + geminiKey, "GEMINI_CLI_NO_RELAUNCH=true", "GEMINI_CLI_TRUST_WORKSPACE=true"},
 			setup: func(t *testing.T, home string) {
 				writeFile(t, filepath.Join(home, ".gemini", "settings.json"),
 					`{"security":{"auth":{"selectedType":"gemini-api-key"}},"privacy":{"usageStatisticsEnabled":false},"general":{"disableAutoUpdate":true}}`)
 			},
-			argv: func(_, _ string) []string { return []string{filepath.Join(nm, ".bin", "gemini"), "-p", prompt, "--yolo"} }},
+			argv: func(_, _ string) []string {
+				return []string{filepath.Join(nm, ".bin", "gemini"), "-p", prompt, "--yolo"}
+			}},
 		{name: "opencode", variant: "native", tlsCaptured: true,
 			env: []string{"ANTHROPIC_API_KEY=" + anthropicKey, "OPENCODE_DISABLE_AUTOUPDATE=1", "OPENCODE_DISABLE_MODELS_FETCH=1"},
 			setup: func(t *testing.T, home string) {
@@ -677,10 +679,8 @@ func checkSecretToModel(t *testing.T, r *result, callID string) {
 
 func (w *world) checkSecrets(t *testing.T, a agent, r *result) {
 	t.Helper()
-	var dump []byte
-	for _, rec := range r.records {
-		dump = append(dump, []byte(describe(rec))...)
-	}
+	// Everything exported so far: this run's session and the collector's
+	// output around it.
 	checkNoLeak(t, a.name+" session", w.after.Dump())
 }
 
