@@ -177,4 +177,3 @@ func Tail(s string, n int) string {
 	}
 	return "…" + s[len(s)-n:]
 }
-

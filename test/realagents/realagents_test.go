@@ -108,7 +108,7 @@ type agent struct {
 	// scenarios limits the scenarios run (nil: all).
 	scenarios []string
 	// script is the package script an interpreter root must run (node
-	// agents); "" for native ones.
+	// agents; its npm bin link counts too); "" for native ones.
 	script string
 }
 
@@ -383,7 +383,7 @@ func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 	if err != nil {
 		t.Fatalf("the agent failed (%v); output:\n%s\nrequests:\n%s", err, testenv.Tail(r.out, 6000), w.api.Summary())
 	}
-	if !w.api.Issued() {
+	if a.tlsCaptured && !w.api.Issued() {
 		t.Fatalf("the agent never offered its shell tool to the model; output:\n%s\nrequests:\n%s", testenv.Tail(r.out, 6000), w.api.Summary())
 	}
 	if w.api.ToolResult() == nil {
@@ -605,7 +605,7 @@ func (w *world) checkSession(t *testing.T, a agent, r *result) {
 		// An interpreter is the agent only while it runs the agent's
 		// package script.
 		args, _ := rootProc.Attributes().Get(semconv.ProcessCommandArgs)
-		if !strings.Contains(args.AsString(), a.script) {
+		if !strings.Contains(args.AsString(), a.script) && !strings.Contains(args.AsString(), "node_modules/.bin/") {
 			t.Errorf("the session's root process is %s running %s, not the agent's script %q", exe.Str(), args.AsString(), a.script)
 		}
 	}
@@ -693,10 +693,8 @@ func checkSecretToModel(t *testing.T, r *result, callID string) {
 
 func (w *world) checkSecrets(t *testing.T, a agent, r *result) {
 	t.Helper()
-	var dump []byte
-	for _, rec := range r.records {
-		dump = append(dump, []byte(describe(rec))...)
-	}
+	// Everything exported so far: this run's session and the collector's
+	// output around it.
 	checkNoLeak(t, a.name+" session", w.after.Dump())
 }
 
