@@ -262,6 +262,14 @@ func responses(w http.ResponseWriter, body []byte, call ToolCall, issued bool) s
 	case tool != "" && !issued && call.ID != "":
 		answer = "tool_call"
 	}
+	if tool == "" && len(req.Tools) > 0 {
+		// Say what was offered: a new agent release renames its tools.
+		var names []string
+		for _, t := range req.Tools {
+			names = append(names, t.Type+":"+t.Name)
+		}
+		answer = "text (no shell tool among " + strings.Join(names, ",") + ")"
+	}
 	var item map[string]any
 	if answer == "tool_call" {
 		var args any

@@ -102,8 +102,11 @@ type agent struct {
 	argv  func(home, prompt string) []string
 	env   []string
 	setup func(t *testing.T, home string)
-	// tlsCaptured: its TLS plaintext is captured (Codex's rustls is not yet:
-	// issue 14), so the tool-call and secret assertions apply.
+	// tlsCaptured: its TLS plaintext is captured and its tool call scripted,
+	// so the tool-call and secret assertions apply. Codex's is not: rustls
+	// (issue 14), and the fake API does not read 0.171's request body yet
+	// (it finds no tools in it), so Codex runs without a tool call and only
+	// its session, root and benign records are asserted.
 	tlsCaptured bool
 	// scenarios limits the scenarios run (nil: all).
 	scenarios []string
@@ -386,7 +389,7 @@ func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 	if a.tlsCaptured && !w.api.Issued() {
 		t.Fatalf("the agent never offered its shell tool to the model; output:\n%s\nrequests:\n%s", testenv.Tail(r.out, 6000), w.api.Summary())
 	}
-	if w.api.ToolResult() == nil {
+	if a.tlsCaptured && w.api.ToolResult() == nil {
 		t.Fatalf("the agent did not send the tool result back; output:\n%s\nrequests:\n%s", testenv.Tail(r.out, 6000), w.api.Summary())
 	}
 
