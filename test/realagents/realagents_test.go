@@ -534,7 +534,8 @@ func TestRealAgents(t *testing.T) {
 						table = append(table, fmt.Sprintf("| %s/%s | %s | %d | %d |", a.name, a.variant, sc.name, r.before, len(r.records)))
 						tableMu.Unlock()
 						if w.before != nil && float64(r.before) < budgetRatio*float64(len(r.records)) {
-							t.Errorf("record budget: %d records before, %d after: less than %.0f× fewer", r.before, len(r.records), budgetRatio)
+							t.Errorf("record budget: %d records before, %d after: less than %.0f× fewer; what is left: %s",
+								r.before, len(r.records), budgetRatio, breakdown(r.records))
 						}
 					}
 					if sc.secretToModel {
@@ -613,6 +614,32 @@ func (w *world) checkSession(t *testing.T, a agent, r *result) {
 		}
 	}
 	t.Logf("session %x: root %q, root process %q (%s), %d records, %d spans", r.trace, r.root.Name(), rootProc.Name(), exe.Str(), len(r.records), len(r.spans))
+}
+
+// breakdown says what a session's records are: counts by event name, and
+// the most opened paths, so that a budget miss names its cause.
+func breakdown(recs []testenv.Record) string {
+	events, paths := map[string]int{}, map[string]int{}
+	for _, r := range recs {
+		ev, _ := r.Attrs.Get(semconv.EventName)
+		events[ev.Str()]++
+		if p, ok := r.Attrs.Get(semconv.FilePath); ok {
+			paths[p.Str()]++
+		}
+	}
+	top := func(m map[string]int, n int) []string {
+		var ks []string
+		for k := range m {
+			ks = append(ks, k)
+		}
+		sort.Slice(ks, func(i, j int) bool { return m[ks[i]] > m[ks[j]] || m[ks[i]] == m[ks[j]] && ks[i] < ks[j] })
+		var out []string
+		for _, k := range ks[:min(n, len(ks))] {
+			out = append(out, fmt.Sprintf("%s×%d", k, m[k]))
+		}
+		return out
+	}
+	return fmt.Sprintf("events %v; top paths %v", top(events, 12), top(paths, 15))
 }
 
 func spanNames(spans []testenv.Span) []string {
