@@ -16,8 +16,8 @@ import (
 // for the Datadog build (config/datadog-build) need the contrib datadog
 // components, which only `make build-datadog` links in.
 func TestConfigsValidate(t *testing.T) {
-	bin := buildCollector(t)
-	configs, err := filepath.Glob(filepath.Join(repoRoot(t), "config", "*.yaml"))
+	bin := testenv.BuildCollector(t)
+	configs, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "*.yaml"))
 	require.NoError(t, err)
 	require.NotEmpty(t, configs)
 	for _, c := range configs {
@@ -38,7 +38,7 @@ func TestConfigsValidate(t *testing.T) {
 // missing and how to fix it, not dump a stack trace.
 func TestUnprivilegedStartIsExplained(t *testing.T) {
 	testenv.RequireRoot(t) // to drop to nobody
-	bin := buildCollector(t)
+	bin := testenv.BuildCollector(t)
 	dir := t.TempDir()
 	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
 		require.NoError(t, os.Chmod(d, 0o755))
@@ -47,7 +47,7 @@ func TestUnprivilegedStartIsExplained(t *testing.T) {
 	require.NoError(t, err)
 	exe := filepath.Join(dir, "otelcol-agentwatch")
 	require.NoError(t, os.WriteFile(exe, b, 0o755))
-	cfg, err := os.ReadFile(filepath.Join(repoRoot(t), "config", "agentwatch.yaml"))
+	cfg, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "agentwatch.yaml"))
 	require.NoError(t, err)
 	cfgPath := filepath.Join(dir, "agentwatch.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, cfg, 0o644))
