@@ -199,6 +199,39 @@ func (c *Collector) Stop() {
 	}
 }
 
+// PipelineConfig is a collector config whose logs and traces pipelines run
+// agent_session (configured by receiverYAML, the lines under it, indented
+// four spaces) through agent_score to the OTLP sink at endpoint.
+func PipelineConfig(receiverYAML, endpoint string) string {
+	return `
+receivers:
+  agent_session:
+` + receiverYAML + `
+processors:
+  agent_score:
+exporters:
+  otlp_grpc:
+    endpoint: ` + endpoint + `
+    tls:
+      insecure: true
+    sending_queue:
+      enabled: false
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [agent_session]
+      processors: [agent_score]
+      exporters: [otlp_grpc]
+    traces:
+      receivers: [agent_session]
+      processors: [agent_score]
+      exporters: [otlp_grpc]
+`
+}
+
 // StartCollector runs bin with the config text until the test ends, and
 // waits until it is ready. On failure its output is logged.
 func StartCollector(tb testing.TB, bin, config string) *Collector {

@@ -231,9 +231,11 @@ type world struct {
 }
 
 func collectorConfig(endpoint string, budgetOff bool) string {
-	noise := ""
+	receiver := `    session_end_grace: 1s
+    tls:
+      capture: full`
 	if budgetOff {
-		noise = `
+		receiver += `
     noise:
       files: []
       agent_state: false
@@ -241,35 +243,7 @@ func collectorConfig(endpoint string, budgetOff bool) string {
       drop_path_opens: false
     dedup_window: 0s`
 	}
-	return `
-receivers:
-  agent_session:
-    session_end_grace: 1s
-    tls:
-      capture: full` + noise + `
-processors:
-  agent_score:
-exporters:
-  otlp_grpc:
-    endpoint: ` + endpoint + `
-    tls:
-      insecure: true
-    sending_queue:
-      enabled: false
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [agent_session]
-      processors: [agent_score]
-      exporters: [otlp_grpc]
-    traces:
-      receivers: [agent_session]
-      processors: [agent_score]
-      exporters: [otlp_grpc]
-`
+	return testenv.PipelineConfig(receiver, endpoint)
 }
 
 func newWorld(t *testing.T) *world {
