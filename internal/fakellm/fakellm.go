@@ -151,13 +151,7 @@ func anthropic(w http.ResponseWriter, body []byte, call ToolCall, issued bool) s
 			tool = t.Name
 		}
 	}
-	answer := "text"
-	switch {
-	case hasResult(body, call.ID):
-		answer = "end_turn"
-	case tool != "" && !issued && call.ID != "":
-		answer = "tool_call"
-	}
+	answer := nextTurn(body, call, tool != "", issued)
 	model := req.Model
 	if model == "" {
 		model = "claude-sonnet-4-5"
@@ -215,13 +209,7 @@ func gemini(w http.ResponseWriter, body []byte, call ToolCall, issued bool) stri
 			offered = offered || f.Name == "run_shell_command"
 		}
 	}
-	answer := "text"
-	switch {
-	case hasResult(body, call.ID):
-		answer = "end_turn"
-	case offered && !issued && call.ID != "":
-		answer = "tool_call"
-	}
+	answer := nextTurn(body, call, offered, issued)
 	part := map[string]any{"text": "Done."}
 	if answer == "tool_call" {
 		part = map[string]any{"functionCall": map[string]any{"id": call.ID, "name": "run_shell_command",
@@ -237,6 +225,19 @@ func gemini(w http.ResponseWriter, body []byte, call ToolCall, issued bool) stri
 }
 
 // responses answers POST /v1/responses (Codex), streamed.
+// nextTurn is the model's move on one request: end the turn once the
+// scripted call's result comes back, make the call the first time the
+// agent offers its shell tool, else answer with text.
+func nextTurn(body []byte, call ToolCall, offered, issued bool) string {
+	switch {
+	case hasResult(body, call.ID):
+		return "end_turn"
+	case offered && !issued && call.ID != "":
+		return "tool_call"
+	}
+	return "text"
+}
+
 func responses(w http.ResponseWriter, body []byte, call ToolCall, issued bool) string {
 	var req struct {
 		Model string `json:"model"`
@@ -255,13 +256,7 @@ func responses(w http.ResponseWriter, body []byte, call ToolCall, issued bool) s
 			}
 		}
 	}
-	answer := "text"
-	switch {
-	case hasResult(body, call.ID):
-		answer = "end_turn"
-	case tool != "" && !issued && call.ID != "":
-		answer = "tool_call"
-	}
+	answer := nextTurn(body, call, tool != "", issued)
 	if tool == "" && len(req.Tools) > 0 {
 		// Say what was offered: a new agent release renames its tools.
 		var names []string
