@@ -224,6 +224,7 @@ type world struct {
 	ca          *testenv.TestCA
 	after       *testenv.OTLPSink
 	before      *testenv.OTLPSink // nil unless measuring the budget
+	beforeBuild bool              // before is a previous build (AGENTWATCH_BEFORE_COLLECTOR)
 	mu          sync.Mutex
 	exfil       [][]byte
 	dnsQueries  int
@@ -310,7 +311,13 @@ func newWorld(t *testing.T) *world {
 	bin := testenv.BuildCollector(t)
 	w.after = testenv.StartOTLPSink(t)
 	testenv.StartCollector(t, bin, collectorConfig(w.after.Addr, false))
-	if measureBudget || os.Getenv("AGENTWATCH_MEASURE_BUDGET") == "1" {
+	switch prev := os.Getenv("AGENTWATCH_BEFORE_COLLECTOR"); {
+	case prev != "":
+		// A previous build as "before", in the same run: the base config,
+		// which every build accepts.
+		w.before, w.beforeBuild = testenv.StartOTLPSink(t), true
+		testenv.StartCollector(t, prev, collectorConfig(w.before.Addr, false))
+	case measureBudget || os.Getenv("AGENTWATCH_MEASURE_BUDGET") == "1":
 		w.before = testenv.StartOTLPSink(t)
 		testenv.StartCollector(t, bin, collectorConfig(w.before.Addr, true))
 	}
@@ -326,6 +333,9 @@ type result struct {
 	records []testenv.Record
 	spans   []testenv.Span
 	before  int // records of the same session in the "before" collector
+	// beforeTop: the highest risk level among the session's
+	// records before; beforeMedium: its records at medium or above.
+	beforeTop, beforeMedium int
 }
 
 func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
@@ -400,6 +410,10 @@ func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 				for _, rec := range w.before.Records() {
 					if rec.LR.TraceID() == sp.TraceID() {
 						r.before++
+						r.beforeTop = max(r.beforeTop, level(rec))
+						if level(rec) >= levels[semconv.LevelMedium] {
+							r.beforeMedium++
+						}
 					}
 				}
 				break
@@ -500,14 +514,14 @@ func TestRealAgents(t *testing.T) {
 						}
 						return
 					}
+					tableMu.Lock()
+					table = append(table, r.row(a, sc))
+					tableMu.Unlock()
 					if sc.malicious {
 						checkMalicious(t, r, callID)
 					} else {
 						checkBenign(t, r)
-						tableMu.Lock()
-						table = append(table, fmt.Sprintf("| %s/%s | %s | %d | %d |", a.name, a.variant, sc.name, r.before, len(r.records)))
-						tableMu.Unlock()
-						if w.before != nil && float64(r.before) < budgetRatio*float64(len(r.records)) {
+						if w.before != nil && !w.beforeBuild && float64(r.before) < budgetRatio*float64(len(r.records)) {
 							t.Errorf("record budget: %d records before, %d after: less than %.0f× fewer; what is left: %s",
 								r.before, len(r.records), budgetRatio, breakdown(r.records))
 						}
@@ -520,7 +534,8 @@ func TestRealAgents(t *testing.T) {
 		})
 	}
 	sort.Strings(table)
-	t.Logf("benign record counts (before = budget features off; 0 when not measured):\n| agent | scenario | before | after |\n|---|---|---|---|\n%s",
+	t.Logf("records per session (before = budget features off, or the previous build with AGENTWATCH_BEFORE_COLLECTOR; 0 when not measured):\n"+
+		"| agent | scenario | records before | after | medium+ before | after | top level before | after |\n|---|---|---|---|---|---|---|---|\n%s",
 		strings.Join(table, "\n"))
 	// Everything exported in the whole run, searched for the secrets.
 	checkNoLeak(t, "the whole run", w.after.Dump())
@@ -614,6 +629,28 @@ func breakdown(recs []testenv.Record) string {
 		return out
 	}
 	return fmt.Sprintf("events %v; top paths %v", top(events, 12), top(paths, 15))
+}
+
+// row is the session's line of the records table.
+func (r *result) row(a agent, sc scenario) string {
+	top, medium := 0, 0
+	for _, rec := range r.records {
+		top = max(top, level(rec))
+		if level(rec) >= levels[semconv.LevelMedium] {
+			medium++
+		}
+	}
+	return fmt.Sprintf("| %s/%s | %s | %d | %d | %d | %d | %s | %s |", a.name, a.variant, sc.name,
+		r.before, len(r.records), r.beforeMedium, medium, levelName(r.beforeTop), levelName(top))
+}
+
+func levelName(i int) string {
+	for n, v := range levels {
+		if v == i {
+			return n
+		}
+	}
+	return "?"
 }
 
 func spanNames(spans []testenv.Span) []string {
