@@ -377,18 +377,6 @@ const volatile __u8 cfg_drop_failed_opens = 0;
 const volatile __u8 cfg_drop_path_opens = 0;
 
 #define O_PATH_ 010000000
-#define OPEN_CLS_NOISE 1 /* an exact noise file (stored with its NUL) */
-#define OPEN_CLS_KEEP  2 /* a sensitive prefix: failed and O_PATH opens kept */
-
-/* Exact noise files and sensitive prefixes, longest match wins. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 1024);
-	__type(key, struct prefix_key);
-	__type(value, __u32); /* OPEN_CLS_* | entry length << 8 */
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} open_class SEC(".maps");
-
 /* Sensitive basename prefixes (".env", "credentials", "id_rsa"). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -397,30 +385,6 @@ struct {
 	__type(value, __u8);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } keep_names SEC(".maps");
-
-/*
- * The value carries the entry's length: an exact entry only matches the
- * whole path, not a path it is a prefix of. Paths longer than a key can
- * only hit prefixes.
- */
-static __always_inline __u8 open_class_of(struct path_buf *pb, __u32 start, __u32 end)
-{
-	struct prefix_key k = {};
-	if (end <= start)
-		return 0;
-	__u32 len = end - start;
-	if (len > PREFIX_KEY_LEN)
-		len = PREFIX_KEY_LEN;
-	bpf_probe_read_kernel(k.data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
-	k.prefixlen = len * 8;
-	__u32 *v = bpf_map_lookup_elem(&open_class, &k);
-	if (!v)
-		return 0;
-	__u8 cls = *v & 0xff;
-	if (cls == OPEN_CLS_NOISE && (*v >> 8) != end - start)
-		return 0;
-	return cls;
-}
 
 static __always_inline int keep_name(const char *src, __u32 len)
 {
@@ -524,7 +488,7 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	 * A failed open of ~/.ssh/id_rsa is a signal and stays.
 	 */
 	__u8 cls = (flags & F_PATH_DOTDOT) ? 0 : open_class_of(pb, start, end);
-	if (cls == OPEN_CLS_NOISE) {
+	if (cls == OPEN_CLS_NOISE && open_reads_only(a.flags)) {
 		count(&stats, STAT_NOISE_FILE);
 		return 0;
 	}

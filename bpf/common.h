@@ -278,19 +278,68 @@ static __always_inline __u32 walk_abs(struct path *p, struct path_buf *pb, __u8 
 	return start;
 }
 
+/* The LPM key of path_scratch[start, end), cut to a key's length. */
+static __always_inline void path_key(struct prefix_key *k, struct path_buf *pb, __u32 start, __u32 end)
+{
+	__u32 len = end - start;
+	if (len > PREFIX_KEY_LEN)
+		len = PREFIX_KEY_LEN;
+	/* bytes past len are ignored: the lookup only compares prefixlen bits */
+	bpf_probe_read_kernel(k->data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
+	k->prefixlen = len * 8;
+}
+
 /* Noise test of a byte string in path_scratch[start, end): LPM prefixes. */
 static __always_inline int prefix_is_noise(struct path_buf *pb, __u32 start, __u32 end)
 {
 	struct prefix_key k = {};
 	if (end < start)
 		return 0;
-	__u32 len = end - start;
-	if (len > PREFIX_KEY_LEN)
-		len = PREFIX_KEY_LEN;
-	/* bytes past len are ignored: the lookup only compares prefixlen bits */
-	bpf_probe_read_kernel(k.data, PREFIX_KEY_LEN, &pb->buf[start & PATH_MASK]);
-	k.prefixlen = len * 8;
+	path_key(&k, pb, start, end);
 	return bpf_map_lookup_elem(&noise_prefixes, &k) != NULL;
+}
+
+#define O_ACCMODE_ 03
+#define O_CREAT_   0100
+#define O_TRUNC_   01000
+
+/* The open only reads: a write, create or truncate of a noise file is not
+ * noise (a line added to /etc/ld.so.preload is persistence). */
+static __always_inline int open_reads_only(__u32 flags)
+{
+	return (flags & O_ACCMODE_) == 0 && !(flags & (O_CREAT_ | O_TRUNC_));
+}
+
+#define OPEN_CLS_NOISE 1 /* an exact noise file (stored with its NUL) */
+#define OPEN_CLS_KEEP  2 /* a sensitive prefix: failed and O_PATH opens kept */
+
+/* Exact noise files and sensitive prefixes, longest match wins. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct prefix_key);
+	__type(value, __u32); /* OPEN_CLS_* | entry length << 8 */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} open_class SEC(".maps");
+
+/*
+ * The value carries the entry's length: an exact entry only matches the
+ * whole path, not a path it is a prefix of. Paths longer than a key can
+ * only hit prefixes.
+ */
+static __always_inline __u8 open_class_of(struct path_buf *pb, __u32 start, __u32 end)
+{
+	struct prefix_key k = {};
+	if (end <= start)
+		return 0;
+	path_key(&k, pb, start, end);
+	__u32 *v = bpf_map_lookup_elem(&open_class, &k);
+	if (!v)
+		return 0;
+	__u8 cls = *v & 0xff;
+	if (cls == OPEN_CLS_NOISE && (*v >> 8) != end - start)
+		return 0;
+	return cls;
 }
 
 /*

@@ -26,6 +26,7 @@ const (
 	IntentMapNoiseNameHashes   = "noise_name_hashes"
 	IntentMapNoiseNames        = "noise_names"
 	IntentMapNoisePrefixes     = "noise_prefixes"
+	IntentMapOpenClass         = "open_class"
 	IntentMapPathScratch       = "path_scratch"
 	IntentMapStats             = "stats"
 	IntentMapTlsFires          = "tls_fires"
@@ -128,6 +129,7 @@ type IntentMapSpecs struct {
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TlsFires        *ebpf.MapSpec `ebpf:"tls_fires"`
@@ -174,6 +176,7 @@ type IntentMaps struct {
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TlsFires        *ebpf.Map `ebpf:"tls_fires"`
@@ -193,6 +196,7 @@ func (m *IntentMaps) Close() error {
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
+		m.OpenClass,
 		m.PathScratch,
 		m.Stats,
 		m.TlsFires,

@@ -97,13 +97,22 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 		count(&stats, STAT_NOISE_DROPPED);
 		return 0;
 	}
+	__u32 oflags = 0, omode = 0;
+	caller_flags(t, file, &oflags, &omode);
+	/* The loader's and libc's fixed reads, as on the tracepoint backend.
+	 * Failed and O_PATH opens never reach this hook. */
+	if (!verdict && open_reads_only(oflags) && open_class_of(pb, start, end) == OPEN_CLS_NOISE) {
+		count(&stats, STAT_NOISE_FILE);
+		return 0;
+	}
 
 	struct open_event *e = (struct open_event *)ev->raw;
 	char *data = ev->raw + sizeof(*e);
 	fill_hdr(&e->hdr, EV_OPEN, t);
 	e->hdr.flags = trunc ? F_PATH_TRUNCATED : 0;
 	e->ret = verdict;
-	caller_flags(t, file, &e->open_flags, &e->mode);
+	e->open_flags = oflags;
+	e->mode = omode;
 	e->syscall = SYS_LSM_FILE_OPEN;
 	__u32 len = copy_path(data, pb, start, end);
 	e->path_len = len;

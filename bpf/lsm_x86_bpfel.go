@@ -26,6 +26,7 @@ const (
 	LSMMapNoiseNameHashes     = "noise_name_hashes"
 	LSMMapNoiseNames          = "noise_names"
 	LSMMapNoisePrefixes       = "noise_prefixes"
+	LSMMapOpenClass           = "open_class"
 	LSMMapPathScratch         = "path_scratch"
 	LSMMapStats               = "stats"
 	LSMMapTracked             = "tracked"
@@ -97,6 +98,7 @@ type LSMMapSpecs struct {
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
@@ -142,6 +144,7 @@ type LSMMaps struct {
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
+	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
@@ -159,6 +162,7 @@ func (m *LSMMaps) Close() error {
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
+		m.OpenClass,
 		m.PathScratch,
 		m.Stats,
 		m.Tracked,

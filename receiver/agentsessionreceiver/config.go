@@ -71,6 +71,14 @@ type NoiseConfig struct {
 	// (its matcher's state_paths; the built-ins have defaults) made by the
 	// agent's own processes. A tool the agent runs is still reported.
 	AgentState bool `mapstructure:"agent_state"`
+	// GitMetadata drops git's own reads of its repository (.git, or the
+	// --git-dir it was given) and of its config files. Writes stay, and
+	// other programs' opens of the same files.
+	GitMetadata bool `mapstructure:"git_metadata"`
+	// DropCleanExits leaves out agent.process.exit for a process that
+	// exited with code 0 (its span ends with process.exit.code); a non-zero
+	// code or a signal is still a record.
+	DropCleanExits bool `mapstructure:"drop_clean_exits"`
 }
 
 // Config is the agent_session receiver's configuration.
@@ -131,14 +139,18 @@ var (
 	defaultNoiseDirNames = []string{
 		"node_modules", "site-packages", "dist-packages", "__pycache__", "target", "go-build",
 	}
-	// Measured on `bash -c 'ls -la; git --version; curl --version'` and a
-	// python start. Not /etc/passwd, /etc/hosts, /etc/resolv.conf,
-	// /etc/gitconfig (rules and name resolution read those), nor
+	// Measured on `bash -c 'ls -la; git --version; curl --version'`, a
+	// python start and the real-agent suite: what the loader, libc's
+	// resolver, OpenSSL and bash's startup read in every process. Only
+	// reads are dropped (a write to /etc/ld.so.preload or /etc/hosts is a
+	// record). Not /etc/passwd (a read of it by a tool is recon), nor
 	// anything a policy rule names (/etc/shadow, sudoers).
 	defaultNoiseFiles = []string{
 		"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/locale.alias", "/etc/nsswitch.conf",
 		"/etc/localtime", "/etc/gai.conf", "/etc/host.conf", "/etc/group",
 		"/etc/ldap/ldap.conf", "/etc/inputrc", "/etc/mime.types",
+		"/etc/hosts", "/etc/resolv.conf", "/etc/ssl/openssl.cnf",
+		"/etc/bash.bashrc", "/etc/profile",
 	}
 	// The seed policy's sensitive_paths (DESIGN.md), plus the private key
 	// basenames that ~/.ssh/* already covers in a home but not elsewhere.
@@ -163,6 +175,8 @@ func createDefaultConfig() component.Config {
 			DropFailedOpens: true,
 			DropPathOpens:   true,
 			AgentState:      true,
+			GitMetadata:     true,
+			DropCleanExits:  true,
 		},
 		MaxArgsBytes:    defaultArgsBytes,
 		RingBufferSize:  defaultRingBuffer,
@@ -285,6 +299,9 @@ func (c *Config) sessionConfig(m *matcher.Set, backend string) session.Config {
 		ProcRoot:     c.ProcPath,
 		DedupWindow:  c.DedupWindow,
 		AgentState:   c.agentState(m),
+
+		GitMetadata:    c.Noise.GitMetadata,
+		DropCleanExits: c.Noise.DropCleanExits,
 	}
 }
 

@@ -102,7 +102,8 @@ func newIntentRunner(ts component.TelemetrySettings, tracer *kernel.Tracer, tls 
 		ir.mu.Unlock()
 		for name, v := range map[string]uint64{
 			"dns_messages": s.DNSMessages, "dns_malformed": s.DNSMalformed, "dns_unanswered": s.DNSUnanswered,
-			"dns_evicted": s.DNSEvicted, "dns_names_dropped": s.NamesDropped, "tls_chunks": s.TLSChunks,
+			"dns_evicted": s.DNSEvicted, "dns_names_dropped": s.NamesDropped,
+			"dns_resolver_connects": s.ResolverConnects, "tls_chunks": s.TLSChunks,
 			"tls_bytes_lost": s.TLSBytesLost, "tls_conns_evicted": s.TLSConnsEvicted, "http_messages": s.HTTPMessages,
 			"llm_calls": s.LLMCalls, "llm_parse_errors": s.LLMParseErrors, "tool_spans": s.ToolSpans,
 			"tool_processes": s.ToolProcesses, "tool_held": s.ToolHeld, "tool_unresolved": s.ToolUnresolved, "tool_held_overflow": s.ToolHeldOverflow,

@@ -149,7 +149,12 @@ func kernelAction(a session.Action) kernel.Action {
 	return kernel.ActionCandidate
 }
 
-var agentStateAttrs = metric.WithAttributes(attribute.String("reason", "agent_state"))
+var userspaceNoiseAttrs = [...]metric.MeasurementOption{
+	metric.WithAttributes(attribute.String("reason", "agent_state")),
+	metric.WithAttributes(attribute.String("reason", "git_metadata")),
+	metric.WithAttributes(attribute.String("reason", "clean_exit")),
+	metric.WithAttributes(attribute.String("reason", "route_probe")),
+}
 
 func logHooks(logger *zap.Logger, backend, reason string, hooks []kernel.HookStatus) {
 	var attached, failed []string
@@ -334,7 +339,9 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 		}
 		st := tracker.Stats()
 		// Dropped in userspace, but the same budget: counted beside the rest.
-		o.ObserveInt64(noise, int64(st.AgentStateDropped), agentStateAttrs)
+		for i, v := range [...]uint64{st.AgentStateDropped, st.GitMetadataDropped, st.CleanExitsDropped, st.RouteProbes} {
+			o.ObserveInt64(noise, int64(v), userspaceNoiseAttrs[i])
+		}
 		o.ObserveInt64(sessions, int64(st.ActiveSessions))
 		o.ObserveInt64(folded, int64(st.OpensFolded), foldedAttrs[0])
 		o.ObserveInt64(folded, int64(st.OpensUnfolded), foldedAttrs[1])

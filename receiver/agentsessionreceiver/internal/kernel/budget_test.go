@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,9 @@ func TestKernelOpenBudget(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "h")
 	require.NoError(t, os.MkdirAll(filepath.Join(home, ".ssh"), 0o700))
 	o := testOptions(agent)
-	o.NoiseFiles = []string{"/etc/ld.so.cache", "/etc/nsswitch.conf"}
+	noiseFile := filepath.Join("/tmp", fmt.Sprintf("aw-kt-noise-%d", os.Getpid()))
+	t.Cleanup(func() { os.Remove(noiseFile) })
+	o.NoiseFiles = []string{"/etc/ld.so.cache", "/etc/nsswitch.conf", noiseFile}
 	o.DropFailedOpens, o.DropPathOpens = true, true
 	o.KeepPrefixes, o.KeepNames = KeepSet([]string{"~/.ssh/*", "**/.env*", "**/credentials*"}, []string{home})
 	tr, err := Open(o, zaptest.NewLogger(t))
@@ -46,6 +49,8 @@ def op(p, fl):
     except OSError: pass
 h = sys.argv[1]
 op("/etc/nsswitch.conf", os.O_RDONLY)          # noise file: dropped
+op(sys.argv[2], os.O_WRONLY|os.O_CREAT|os.O_APPEND)  # a noise file's write: kept
+op(sys.argv[2], os.O_RDONLY)                   # its read: dropped
 op(h + "/.ssh/id_rsa", os.O_RDONLY)            # failed, sensitive: kept
 op("/tmp/aw-budget-none/foo", os.O_RDONLY)     # failed, nothing: dropped
 op("/tmp/aw-budget-none/.env.local", os.O_RDONLY)   # failed, sensitive name: kept
@@ -57,7 +62,7 @@ op("/proc/self/fd/%d" % fd, os.O_RDONLY)
 op("/etc/hostname", os.O_RDONLY)               # a read: kept
 `
 	bin := testenv.AgentExecutable(t, "/usr/bin/python3", agent)
-	cmd := exec.Command(bin, "-c", script, home)
+	cmd := exec.Command(bin, "-c", script, home, noiseFile)
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	pid := uint32(cmd.Process.Pid)
@@ -79,6 +84,14 @@ op("/etc/hostname", os.O_RDONLY)               # a read: kept
 		require.Contains(t, paths, want)
 	}
 	require.NotZero(t, flags[home+"/.ssh"]&unix.O_PATH, "O_PATH is reported as such")
+	nf := 0
+	for _, p := range paths {
+		if p == noiseFile {
+			nf++
+		}
+	}
+	require.Equal(t, 1, nf, "a noise file's write is kept, its read dropped: %v", paths)
+	require.NotZero(t, flags[noiseFile]&unix.O_WRONLY, "the kept open of the noise file is the write")
 	for _, gone := range []string{"/etc/nsswitch.conf", "/etc/ld.so.cache", "/tmp/aw-budget-none/foo", "/etc/hosts"} {
 		require.NotContains(t, paths, gone)
 	}

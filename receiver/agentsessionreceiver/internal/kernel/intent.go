@@ -163,6 +163,7 @@ func (t *Tracer) openIntent(opts IntentOptions) {
 		"stats": t.objs.Stats, "inflight": t.objs.Inflight, "path_scratch": t.objs.PathScratch,
 		"ev_scratch": t.objs.EvScratch, "noise_names": t.objs.NoiseNames,
 		"noise_prefixes": t.objs.NoisePrefixes, "noise_name_hashes": t.objs.NoiseNameHashes,
+		"open_class": t.objs.OpenClass,
 	}
 	repl := map[string]*ebpf.Map{}
 	for name, m := range main {

@@ -25,6 +25,7 @@ func (t *Tracer) attachLSM(e EnforceOptions) error {
 		"events": m.Events, "tracked": m.Tracked, "drops": m.Drops, "stats": m.Stats,
 		"inflight": m.Inflight, "path_scratch": m.PathScratch, "ev_scratch": m.EvScratch,
 		"noise_names": m.NoiseNames, "noise_prefixes": m.NoisePrefixes, "noise_name_hashes": m.NoiseNameHashes,
+		"open_class": m.OpenClass,
 		"deny_paths": m.DenyPaths, "allow_net": m.AllowNet, "deny_ports": m.DenyPorts,
 	}
 	repl := map[string]*ebpf.Map{}

@@ -205,16 +205,20 @@ func TestVMLSMMatchesTracepoints(t *testing.T) {
 	f := newEnforceFixture(t)
 	// One binary for both runs: its path and name appear in the records.
 	const agent = "aw-vm-parity"
+	const noise = "/tmp/aw-vm-parity-noise"
 	bin := testenv.AgentExecutable(t, "/bin/bash", agent)
 	run := func(backend string) []string {
 		o := testOptions(agent)
 		o.Hooks = backend
+		// noise.files on both: the loader's read and the file's read are
+		// dropped, its append is not.
+		o.NoiseFiles = []string{"/etc/ld.so.cache", noise}
 		tr, err := Open(o, zaptest.NewLogger(t))
 		require.NoError(t, err)
 		defer tr.Close()
 		got, _ := tr.Backend()
 		require.Equal(t, backend, got)
-		script := fmt.Sprintf(`read -r l < %s; /bin/sh -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null; exec 3<>/dev/tcp/127.0.0.1/%d; echo done`, f.secret, f.port, f.port)
+		script := fmt.Sprintf(`echo x >> `+noise+`; read -r l < `+noise+`; read -r l < %s; /bin/sh -c 'exec 3<>/dev/tcp/127.0.0.1/%d' 2>/dev/null; exec 3<>/dev/tcp/127.0.0.1/%d; echo done`, f.secret, f.port, f.port)
 		out, err := exec.Command(bin, "-c", script).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		var recs []string
@@ -238,5 +242,8 @@ func TestVMLSMMatchesTracepoints(t *testing.T) {
 	t.Logf("tracepoint: %q", tp)
 	require.Contains(t, strings.Join(tp, "\n"), "open "+f.secret)
 	require.Contains(t, strings.Join(tp, "\n"), "exec /bin/sh")
+	require.NotContains(t, strings.Join(tp, "\n"), "open /etc/ld.so.cache", "a noise file's read is dropped")
+	require.Contains(t, tp, fmt.Sprintf("open %s flags=%#o", noise, os.O_WRONLY|os.O_CREATE|os.O_APPEND), "a noise file's write is kept")
+	require.NotContains(t, tp, fmt.Sprintf("open %s flags=%#o", noise, os.O_RDONLY), "a noise file's read is dropped")
 	require.Equal(t, tp, lsm, "the LSM backend must report the same records in the same order")
 }

@@ -9,9 +9,11 @@ import (
 
 // agentState holds, per agent name, the globs of the agent's own state and
 // cache files. An agent reads and rewrites them all the time (Claude Code
-// opens ~/.claude.json dozens of times in one turn): as records they are
-// volume no rule uses. Only the agent's own processes are exempt; a tool
-// the agent runs that opens them is reported like any other open.
+// opens ~/.claude.json dozens of times in one turn, OpenCode's snapshot
+// git reads and writes its repository under ~/.local/share/opencode a
+// hundred times): as records they are volume no rule uses. Only the
+// agent's own processes are exempt; a tool the agent runs that opens them
+// is reported like any other open.
 type agentState map[string][]*pathglob.Glob
 
 func compileAgentState(m map[string][]string) (agentState, error) {
@@ -32,11 +34,19 @@ func compileAgentState(m map[string][]string) (agentState, error) {
 }
 
 // ownState reports whether p is one of its session agent's own processes
-// (an image the agent's matcher recognises, or a fork of one that has not
-// exec'ed something else) opening one of the agent's state files.
+// opening one of the agent's state files. Its own: an image the agent's
+// matcher recognises, a fork of one that has not exec'ed something else,
+// or a program the agent started outside every tool call — known only once
+// the session's LLM calls are seen (a tool call's processes carry it), and
+// never while the process waits to learn its tool call.
 func (t *Tracker) ownState(p *proc, fp string) bool {
 	globs := t.state[p.sess.name]
-	if len(globs) == 0 || p.img.agent != p.sess.name {
+	if len(globs) == 0 {
+		return false
+	}
+	own := p.img.agent == p.sess.name ||
+		p.img.byAgent && p.sess.llmSeen && p.tool == nil && p.wait == nil
+	if !own {
 		return false
 	}
 	for _, g := range globs {

@@ -57,3 +57,39 @@ func TestAgentStateOpens(t *testing.T) {
 		}
 	}
 }
+
+// A program the agent starts outside every tool call (OpenCode's snapshot
+// git) is the agent's own once the session's LLM calls are seen; a tool
+// call's process, and any process before the calls are seen, are not.
+func TestAgentStateByAgentChild(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		llmSeen, tool bool
+		wantDropped   bool
+	}{
+		{"housekeeping", true, false, true},
+		{"llm calls not seen", false, false, false},
+		{"tool call", true, true, false},
+	} {
+		tr, _ := newTestTracker(t, func(c *Config) {
+			c.AgentState = map[string][]string{"test-agent": {"~/.agent/**"}}
+		})
+		const s0 = 500 * sec
+		ex := execEv(100, s0, s0, kevent.FlagExecMatched, 1, "/opt/aw-agent", "/w", "aw-agent")
+		ex.Home = "/h"
+		tr.Handle(ex)
+		tr.Handle(forkEv(101, s0+ms, s0+ms, 100, s0))
+		gx := execEv(101, s0+ms, s0+2*ms, 0, 100, "/usr/bin/git", "/w", "git", "add", ".")
+		gx.Home = "/h"
+		tr.Handle(gx)
+		p := tr.procs[key(101, s0+ms)]
+		p.sess.llmSeen = c.llmSeen
+		if c.tool {
+			p.tool = &openTool{callID: "call_1", name: "bash"}
+		}
+		tr.Handle(openEv(101, s0+ms, s0+3*ms, 0, "/h/.agent/snapshot/HEAD", 0, 3))
+		if got := tr.Stats().AgentStateDropped == 1; got != c.wantDropped {
+			t.Errorf("%s: dropped %v, want %v", c.name, got, c.wantDropped)
+		}
+	}
+}

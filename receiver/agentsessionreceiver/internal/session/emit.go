@@ -95,6 +95,10 @@ func (t *Tracker) logExec(p *proc, at uint64) {
 }
 
 func (t *Tracker) logExit(p *proc, at uint64, ex *exitInfo) {
+	if t.cfg.DropCleanExits && ex != nil && ex.code == 0 && ex.signal == 0 {
+		t.st.cleanExitDrops.Add(1)
+		return
+	}
 	lr, ok := t.eventLog(p, semconv.EventProcessExit, at, 3)
 	if !ok {
 		return

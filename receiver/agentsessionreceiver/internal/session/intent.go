@@ -51,17 +51,20 @@ type IntentConfig struct {
 
 // IntentStats are the intent layer's userspace counters.
 type IntentStats struct {
-	DNSMessages      uint64 // parsed DNS messages
-	DNSMalformed     uint64 // DNS payloads that did not parse
-	DNSUnanswered    uint64 // queries reported without an answer
-	DNSEvicted       uint64 // queries dropped from a full pending table
-	TLSChunks        uint64
-	TLSBytesLost     uint64 // plaintext the capture cut or lost (Skip)
-	TLSConnsEvicted  uint64
-	LLMCalls         uint64 // chat spans emitted
-	LLMParseErrors   uint64
-	HTTPMessages     uint64 // HTTP messages reassembled from TLS
-	NamesDropped     uint64 // DNS answers not remembered: session map full
+	DNSMessages     uint64 // parsed DNS messages
+	DNSMalformed    uint64 // DNS payloads that did not parse
+	DNSUnanswered   uint64 // queries reported without an answer
+	DNSEvicted      uint64 // queries dropped from a full pending table
+	TLSChunks       uint64
+	TLSBytesLost    uint64 // plaintext the capture cut or lost (Skip)
+	TLSConnsEvicted uint64
+	LLMCalls        uint64 // chat spans emitted
+	LLMParseErrors  uint64
+	HTTPMessages    uint64 // HTTP messages reassembled from TLS
+	NamesDropped    uint64 // DNS answers not remembered: session map full
+	// ResolverConnects are connects to port 53 of the process's own system
+	// resolver, not exported: the DNS records of the lookup say more.
+	ResolverConnects uint64
 	ToolSpans        uint64
 	IntentEventsSeen uint64
 	// ToolProcesses are processes attributed to a tool call (the ones it
@@ -321,11 +324,24 @@ func (t *Tracker) logDNS(p *proc, r dns.Result, transport uint16) {
 
 // resolverIsSystem: the host's resolvers, or those of the resolv.conf
 // under the process's own root (a sandbox, a container, `ip netns exec`).
+// lookupConnect: a connect to port 53 of a resolver the process's own
+// resolv.conf names is the resolver library sending a query (glibc connects
+// its UDP socket for every lookup). With DNS capture on, the query and its
+// answer are records of their own, so the connect adds nothing a rule or a
+// person can use; a resolver of the process's choosing stays a connect.
+func (t *Tracker) lookupConnect(p *proc, addr netip.Addr, port uint16) bool {
+	if t.in == nil || !t.in.cfg.DNS || port != 53 || !t.resolverIsSystem(p, addr.WithZone("").Unmap()) {
+		return false
+	}
+	t.in.st.ResolverConnects++
+	return true
+}
+
 func (t *Tracker) resolverIsSystem(p *proc, addr netip.Addr) bool {
 	if t.in.system[addr] {
 		return true
 	}
-	own, _ := t.in.resolvs.get(p.key.PID)
+	own, _ := t.in.resolvs.of(p)
 	return slices.Contains(own, addr)
 }
 
@@ -359,13 +375,22 @@ func (t *Tracker) rememberName(s *session, addr netip.Addr, n peerName) {
 // names its address (peerNameOf), and says whether one did (the scoring's
 // "IP never resolved"). Without DNS capture an unnamed address is not
 // claimed unresolved.
-// It returns false when the TLS layer may still name the connect better
-// (nothing named it, or only a loopback alias did).
+// It returns false when the TLS layer may still name the connect (nothing
+// named it, or only a hosts file named a loopback address).
 func (t *Tracker) putPeerName(p *proc, a pcommon.Map, addr netip.Addr, port uint16) bool {
 	if t.in == nil {
 		return false
 	}
 	n := t.peerNameOf(p, addr, port)
+	if n.generic {
+		// A loopback address is every local server's: a hosts name for it
+		// (an API pointed at a local proxy, the host's own name) says only
+		// that something resolved there, not which server this is. Only the
+		// TLS layer of this connection may name it, or an upload to a local
+		// listener would pass for the allowlisted API.
+		a.PutBool(semconv.PeerResolved, true)
+		return false
+	}
 	if n.name != "" {
 		a.PutStr(semconv.ServerAddress, utf8Safe(n.name))
 		a.PutStr(semconv.PeerNameSource, n.source)

@@ -40,7 +40,8 @@ func dnsEv(pid uint32, start, at uint64, dir uint8, payload []byte) *kevent.DNS 
 
 // Queries pair with answers, an unanswered one is reported at expiry, the
 // session's names fill later connects, and without a name the connect
-// says the address was never resolved.
+// says the address was never resolved; a lookup's connect to the system
+// resolver is left to the query record.
 func TestIntentDNS(t *testing.T) {
 	tr, _ := newTestTracker(t, func(c *Config) {
 		c.Intent = IntentConfig{DNS: true, DNSTimeout: time.Second, SystemResolvers: []netip.Addr{netip.MustParseAddr("10.0.0.53")}}
@@ -53,6 +54,12 @@ func TestIntentDNS(t *testing.T) {
 	tr.Handle(dnsEv(100, s0, s0+30*ms, kevent.DNSReceived, []byte{1, 2, 3})) // garbage: counted, not fatal
 	tr.Handle(connectEv(100, s0, s0+40*ms, "203.0.113.7", 443, 1, 0))
 	tr.Handle(connectEv(100, s0, s0+50*ms, "198.51.100.1", 443, 1, 0))
+	// the resolver library's connect to the system resolver: not a record;
+	// to a resolver of its own choosing: one
+	tr.Handle(connectEv(100, s0, s0+60*ms, "10.0.0.53", 53, 2, 0))
+	tr.Handle(connectEv(100, s0, s0+61*ms, "10.9.9.9", 53, 2, 0))
+	// source address selection: nothing is sent
+	tr.Handle(connectEv(100, s0, s0+62*ms, "203.0.113.7", 0, 2, 0))
 	ld, _ := tr.Flush(wall(s0 + 2*sec))
 	logs := flatLogs(t, ld)
 	var dns, conns []logRec
@@ -64,7 +71,7 @@ func TestIntentDNS(t *testing.T) {
 			conns = append(conns, l)
 		}
 	}
-	if len(dns) != 2 || len(conns) != 2 {
+	if len(dns) != 2 || len(conns) != 3 {
 		t.Fatalf("dns %d, connects %d: %v", len(dns), len(conns), events(logs))
 	}
 	a := dns[0].attrs
@@ -84,7 +91,13 @@ func TestIntentDNS(t *testing.T) {
 	if c := conns[1].attrs; c[semconv.ServerAddress] != nil || c[semconv.PeerResolved] != false {
 		t.Errorf("connect to an unresolved address %v", c)
 	}
-	if st := tr.IntentStats(); st.DNSMalformed != 1 || st.DNSUnanswered != 1 {
+	if c := conns[2].attrs; c[semconv.NetworkPeerAddress] != "10.9.9.9" {
+		t.Errorf("connect to a resolver of the process's choosing %v", c)
+	}
+	if tr.Stats().RouteProbes != 1 {
+		t.Errorf("route probes %d, want 1", tr.Stats().RouteProbes)
+	}
+	if st := tr.IntentStats(); st.DNSMalformed != 1 || st.DNSUnanswered != 1 || st.ResolverConnects != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -27,8 +27,8 @@ const (
 type peerName struct {
 	name   string
 	source string
-	// generic: a hosts file's name for a loopback address, which the TLS
-	// layer's name replaces.
+	// generic: a hosts file's name for a loopback address, used only when
+	// the TLS layer of the connection confirms a name.
 	generic bool
 }
 
@@ -103,19 +103,25 @@ func (c *rootFiles[T]) get(pid uint32) (T, bool) {
 	return v, true
 }
 
+// of is what the file under p's root says. A short-lived process may be
+// gone when its record is handled: its parent's and the session root's
+// roots are most likely its own.
+func (c *rootFiles[T]) of(p *proc) (T, bool) {
+	for _, pid := range [...]uint32{p.key.PID, p.ppid, p.sess.rootPID} {
+		if v, ok := c.get(pid); ok {
+			return v, true
+		}
+	}
+	var zero T
+	return zero, false
+}
+
 // hostsCache: the address → name tables of the /etc/hosts files processes
 // see under their own root.
 type hostsCache = rootFiles[map[netip.Addr]string]
 
 func newHostsCache(procRoot string) *hostsCache {
 	return newRootFiles(procRoot, "etc/hosts", parseHosts)
-}
-
-// hostsName returns the name the /etc/hosts under pid's root gives addr;
-// ok is false when that file cannot be read (the process is gone).
-func hostsName(h *hostsCache, pid uint32, addr netip.Addr) (string, bool) {
-	tab, ok := h.get(pid)
-	return tab[addr.WithZone("").Unmap()], ok
 }
 
 // resolversCache: the nameservers of the /etc/resolv.conf each process
@@ -318,18 +324,11 @@ func (t *Tracker) peerNameOf(p *proc, addr netip.Addr, port uint16) peerName {
 		return known
 	}
 	if t.in.hosts != nil {
-		// A short-lived process may be gone when its connect is handled:
-		// its parent's and the session root's roots are most likely its own.
-		for _, pid := range [...]uint32{p.key.PID, p.ppid, p.sess.rootPID} {
-			if n, ok := hostsName(t.in.hosts, pid, addr); ok {
-				if n != "" {
-					// Loopback names of a hosts file are many (localhost, the
-					// host's own name, APIs pointed at a local server): the
-					// TLS layer's says which one the process talked to.
-					return peerName{name: n, source: peerHosts, generic: addr.IsLoopback()}
-				}
-				break
-			}
+		if tab, _ := t.in.hosts.of(p); tab[addr] != "" {
+			// Loopback names of a hosts file are many (localhost, the host's
+			// own name, APIs pointed at a local server): the TLS layer's
+			// says which one the process talked to.
+			return peerName{name: tab[addr], source: peerHosts, generic: addr.IsLoopback()}
 		}
 	}
 	return peerName{}

@@ -379,6 +379,7 @@ func (t *Tracker) release(p *proc, tool *openTool) {
 // results may be in what was lost.
 func (t *Tracker) toolsAnswered(p *proc, req *llmapi.Request, at uint64) {
 	p.llmCaller = true
+	p.sess.llmSeen = true
 	si := p.sess.intent
 	if si == nil || len(si.tools) == 0 {
 		return

@@ -101,6 +101,13 @@ type Config struct {
 	// their opens by the agent's own processes are dropped (agentstate.go).
 	// Nil keeps them.
 	AgentState map[string][]string
+	// GitMetadata drops git's reads of its own repository and config
+	// (gitmeta.go).
+	GitMetadata bool
+	// DropCleanExits leaves out the agent.process.exit record of a process
+	// that exited with code 0: its span's end and process.exit.code say it.
+	// Non-zero codes and signals stay records.
+	DropCleanExits bool
 	// Intent configures DNS and TLS handling (intent.go); off when zero.
 	Intent IntentConfig
 }
@@ -122,6 +129,9 @@ type Stats struct {
 	MembershipErrors   uint64 // Track/Untrack failures
 	OpensFolded        uint64 // repeated opens counted on an earlier record
 	AgentStateDropped  uint64 // opens of the agent's own state by its own processes
+	GitMetadataDropped uint64 // git's reads of its own repository and config
+	CleanExitsDropped  uint64 // exit records left out: code 0
+	RouteProbes        uint64 // UDP connects to port 0 (source address selection), not records
 	OpensUnfolded      uint64 // opens recorded alone because the fold table was full
 }
 
@@ -141,6 +151,9 @@ type counters struct {
 	membershipErrors atomic.Uint64
 	opensFolded      atomic.Uint64
 	agentStateDrops  atomic.Uint64
+	gitMetaDrops     atomic.Uint64
+	cleanExitDrops   atomic.Uint64
+	routeProbes      atomic.Uint64
 	opensUnfolded    atomic.Uint64
 }
 
@@ -162,6 +175,13 @@ type image struct {
 	// agent is the agent whose matcher recognises this image ("" for
 	// none): its processes are the agent's own, not a tool's.
 	agent string
+	// byAgent: the image replaced one of the session agent's own (a
+	// program the agent started, such as OpenCode's snapshot git, or a
+	// tool).
+	byAgent bool
+	// gitDirs: the --git-dir arguments of a git image (gitmeta.go), nil
+	// until its first open asks.
+	gitDirs []string
 }
 
 type proc struct {
@@ -209,6 +229,9 @@ type session struct {
 	logs     plog.LogRecordSlice
 	spans    ptrace.SpanSlice
 	intent   *sessIntent // DNS names, open tool calls (intent.go)
+	// llmSeen: an LLM request of the session was parsed, so the processes
+	// its tool calls start are known as such (tools.go).
+	llmSeen bool
 }
 
 type rejection struct {
@@ -345,6 +368,9 @@ func (t *Tracker) Stats() Stats {
 		MembershipErrors:   t.st.membershipErrors.Load(),
 		OpensFolded:        t.st.opensFolded.Load(),
 		AgentStateDropped:  t.st.agentStateDrops.Load(),
+		GitMetadataDropped: t.st.gitMetaDrops.Load(),
+		CleanExitsDropped:  t.st.cleanExitDrops.Load(),
+		RouteProbes:        t.st.routeProbes.Load(),
 		OpensUnfolded:      t.st.opensUnfolded.Load(),
 	}
 	for i := range s.Events {
@@ -473,6 +499,7 @@ func (t *Tracker) newImage(p *proc, e *kevent.Exec) {
 		t.logExec(p, e.Time)
 		return
 	}
+	img.byAgent = p.img.agent != "" && p.img.agent == p.sess.name
 	t.nextImageSpan(p, e.Time)
 	p.img, p.ppid = img, e.PPID
 	t.logExec(p, e.Time)
@@ -549,6 +576,10 @@ func (t *Tracker) open(e *kevent.Open) {
 		t.st.agentStateDrops.Add(1)
 		return
 	}
+	if t.gitMetadata(p, fp, e.OpenFlags) {
+		t.st.gitMetaDrops.Add(1)
+		return
+	}
 	// Fingerprinted before folding: a repeated open may follow a change.
 	t.sensitiveOpen(p, e, fp)
 	fp = utf8Safe(fp)
@@ -582,6 +613,16 @@ func (t *Tracker) logOpen(p *proc, at uint64, fp string, flags uint32, ret int32
 func (t *Tracker) connect(e *kevent.Connect) {
 	p := t.member(proctree.KeyOf(e.PID, e.Start), e.Time)
 	if p == nil {
+		return
+	}
+	if e.Port == 0 && e.SockType == 2 {
+		// A UDP connect to port 0 sends nothing: getaddrinfo's address
+		// sorting (RFC 6724) asks the kernel which source address a
+		// destination would use, for every address a lookup returned.
+		t.st.routeProbes.Add(1)
+		return
+	}
+	if t.lookupConnect(p, e.Addr, e.Port) {
 		return
 	}
 	lr, ok := t.eventLog(p, semconv.EventNetConnect, e.Time, 6)
