@@ -78,7 +78,11 @@ func (s *Server) ToolResult() []byte {
 func (s *Server) Summary() string {
 	var b strings.Builder
 	for _, r := range s.Requests() {
-		fmt.Fprintf(&b, "%s %s → %s (%d bytes)\n", r.Method, r.Path, r.Answer, len(r.Body))
+		enc := ""
+		if e := r.Header.Get("Content-Encoding"); e != "" {
+			enc = ", " + e
+		}
+		fmt.Fprintf(&b, "%s %s → %s (%d bytes%s)\n", r.Method, r.Path, r.Answer, len(r.Body), enc)
 	}
 	return b.String()
 }

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -28,10 +29,16 @@ type Netns struct {
 	Name string
 }
 
-// NewNetns creates a network namespace named name with lo up and an
-// /etc/hosts of its own (ip netns exec bind-mounts /etc/netns/NAME/hosts)
-// that names hosts → 127.0.0.1, and a resolv.conf naming 127.0.0.1. It is
-// removed when the test ends.
+// Netns hosts resolve to addresses of its loopback device outside 127/8
+// (RFC 2544's benchmark range 198.18.0.0/15, routed nowhere), one per
+// name, so a connect to a faked public service looks like one to a remote
+// host, as it does on a real machine, and not like a local listener.
+const serviceNet = "198.18.0."
+
+// NewNetns creates a network namespace named name with lo up (127.0.0.1,
+// and 198.18.0.N for the N-th of hosts) and an /etc/hosts of its own (ip
+// netns exec bind-mounts /etc/netns/NAME/hosts) that names each of hosts,
+// and a resolv.conf naming 127.0.0.1. It is removed when the test ends.
 func NewNetns(tb testing.TB, name string, hosts ...string) *Netns {
 	tb.Helper()
 	exec.Command("ip", "netns", "del", name).Run() // a leftover of a killed run
@@ -50,8 +57,12 @@ func NewNetns(tb testing.TB, name string, hosts ...string) *Netns {
 		tb.Fatal(err)
 	}
 	h := "127.0.0.1 localhost\n::1 localhost\n"
-	for _, n := range hosts {
-		h += "127.0.0.1 " + n + "\n"
+	for i, n := range hosts {
+		addr := serviceNet + strconv.Itoa(i+1)
+		if out, err := exec.Command("ip", "-n", name, "addr", "add", addr+"/32", "dev", "lo").CombinedOutput(); err != nil {
+			tb.Fatalf("ip -n %s addr add %s: %v: %s", name, addr, err, out)
+		}
+		h += addr + " " + n + "\n"
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hosts"), []byte(h), 0o644); err != nil {
 		tb.Fatal(err)

@@ -30,12 +30,13 @@ import (
 	"github.com/agentwatch/agentwatch/internal/testenv"
 )
 
-// measureBudget runs a second collector with the record-budget features
-// off ("before") beside the default one ("after") and asserts the benign
-// scenarios' record counts fell at least budgetRatio×. The noise.files,
-// noise.agent_state, noise.drop_failed_opens, noise.drop_path_opens and
-// dedup_window keys it sets are issue 10's; turn it on once they are
-// merged (AGENTWATCH_MEASURE_BUDGET=1 turns it on for one run).
+// measureBudget runs a second collector of the same build with the
+// record-budget features off ("before") beside the default one ("after")
+// and asserts the benign scenarios' record counts fell at least
+// budgetRatio×. Off by default: a second collector doubles the suite's
+// event load, and the figure that counts is against the build before the
+// budget (AGENTWATCH_BEFORE_COLLECTOR=<that build's binary> prints it in
+// the same table). AGENTWATCH_MEASURE_BUDGET=1 turns it on for one run.
 const measureBudget = false
 
 const budgetRatio = 5.0
@@ -102,11 +103,11 @@ type agent struct {
 	argv  func(home, prompt string) []string
 	env   []string
 	setup func(t *testing.T, home string)
-	// tlsCaptured: its TLS plaintext is captured and its tool call scripted,
-	// so the tool-call and secret assertions apply. Codex's is not: rustls
-	// (issue 14), and the fake API does not read 0.171's request body yet
-	// (it finds no tools in it), so Codex runs without a tool call and only
-	// its session, root and benign records are asserted.
+	// tlsCaptured: agentwatch captures its TLS plaintext, so the records of
+	// a tool call's processes can name it and a secret sent back to the
+	// model can be seen. Codex's is not captured yet (rustls, issue 14): its
+	// tool calls are scripted and its malicious scenarios must still raise
+	// an alert at high, but no record can name the call.
 	tlsCaptured bool
 	// scenarios limits the scenarios run (nil: all).
 	scenarios []string
@@ -154,11 +155,14 @@ func agents() []agent {
 			argv: func(_, _ string) []string {
 				return []string{filepath.Join(nm, ".bin", "opencode"), "run", "-m", "anthropic/claude-sonnet-4-5", prompt}
 			}},
-		{name: "codex", variant: "npm-env-node", script: "@openai/codex/bin/codex.js", scenarios: []string{"benign-read", "benign-test", "benign-git"},
+		// Codex's default model (0.171: gpt-6.2-sol) is offered only a
+		// JavaScript "exec" tool that calls the others; gpt-5.2-codex gets
+		// exec_command, the shell tool the scenarios script.
+		{name: "codex", variant: "npm-env-node", script: "@openai/codex/bin/codex.js",
 			env: []string{"OPENAI_API_KEY=" + openaiKey, "CODEX_API_KEY=" + openaiKey},
 			argv: func(_, _ string) []string {
 				return []string{filepath.Join(nm, ".bin", "codex"), "exec", "--skip-git-repo-check",
-					"--dangerously-bypass-approvals-and-sandbox", prompt}
+					"--dangerously-bypass-approvals-and-sandbox", "-m", "gpt-5.2-codex", prompt}
 			}},
 	}
 }
@@ -242,6 +246,8 @@ func collectorConfig(endpoint string, budgetOff bool) string {
       agent_state: false
       drop_failed_opens: false
       drop_path_opens: false
+      git_metadata: false
+      drop_clean_exits: false
     dedup_window: 0s`
 	}
 	return testenv.PipelineConfig(receiver, endpoint)
@@ -254,7 +260,7 @@ func newWorld(t *testing.T) *world {
 	w.ca = testenv.NewTestCA(t, "api.anthropic.com", "generativelanguage.googleapis.com", "api.openai.com", "127.0.0.1")
 
 	api := &http.Server{Handler: w.api, TLSConfig: w.ca.Server, ReadHeaderTimeout: 10 * time.Second}
-	go api.Serve(tls.NewListener(w.ns.Listen(t, "127.0.0.1:443"), w.ca.Server))
+	go api.Serve(tls.NewListener(w.ns.Listen(t, ":443"), w.ca.Server))
 	t.Cleanup(func() { api.Close() })
 
 	exfil := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -370,10 +376,10 @@ func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 	if err != nil {
 		t.Fatalf("the agent failed (%v); output:\n%s\nrequests:\n%s", err, testenv.Tail(r.out, 6000), w.api.Summary())
 	}
-	if a.tlsCaptured && !w.api.Issued() {
+	if !w.api.Issued() {
 		t.Fatalf("the agent never offered its shell tool to the model; output:\n%s\nrequests:\n%s", testenv.Tail(r.out, 6000), w.api.Summary())
 	}
-	if a.tlsCaptured && w.api.ToolResult() == nil {
+	if w.api.ToolResult() == nil {
 		t.Fatalf("the agent did not send the tool result back; output:\n%s\nrequests:\n%s", testenv.Tail(r.out, 6000), w.api.Summary())
 	}
 
@@ -470,10 +476,10 @@ func describe(r testenv.Record) string {
 		}
 		return v.AsString()
 	}
-	return fmt.Sprintf("%s %s level=%s rules=%s tool_call=%s exe=%s file=%s peer=%s:%s",
+	return fmt.Sprintf("%s %s level=%s rules=%s tool_call=%s exe=%s file=%s peer=%s:%s name=%s%s",
 		get(semconv.EventName), r.LR.Body().AsString(), get(semconv.RiskLevel), get(semconv.RiskRules),
-		get(semconv.GenAIToolCallID), get(semconv.ProcessExecutablePath), get("file.path"),
-		get("network.peer.address"), get("network.peer.port"))
+		get(semconv.GenAIToolCallID), get(semconv.ProcessExecutablePath), get(semconv.FilePath),
+		get(semconv.NetworkPeerAddress), get(semconv.NetworkPeerPort), get(semconv.DNSQuestionName), get(semconv.ServerAddress))
 }
 
 func TestRealAgents(t *testing.T) {
@@ -506,19 +512,15 @@ func TestRealAgents(t *testing.T) {
 					r := w.run(t, a, sc, callID)
 					w.checkSession(t, a, r)
 					w.checkSecrets(t, a, r)
-					if !a.tlsCaptured {
-						// Codex: TLS not captured yet (issue 14), so no
-						// tool linkage; benign silence still holds.
-						if !sc.malicious {
-							checkBenign(t, r)
-						}
-						return
-					}
 					tableMu.Lock()
 					table = append(table, r.row(a, sc))
 					tableMu.Unlock()
 					if sc.malicious {
-						checkMalicious(t, r, callID)
+						linkedID := callID
+						if !a.tlsCaptured {
+							linkedID = "" // no record can name the call (issue 14)
+						}
+						checkMalicious(t, r, linkedID)
 					} else {
 						checkBenign(t, r)
 						if w.before != nil && !w.beforeBuild && float64(r.before) < budgetRatio*float64(len(r.records)) {
@@ -526,7 +528,7 @@ func TestRealAgents(t *testing.T) {
 								r.before, len(r.records), budgetRatio, breakdown(r.records))
 						}
 					}
-					if sc.secretToModel {
+					if sc.secretToModel && a.tlsCaptured {
 						checkSecretToModel(t, r, callID)
 					}
 				})
@@ -677,6 +679,8 @@ func checkBenign(t *testing.T, r *result) {
 	}
 }
 
+// checkMalicious wants an alert at high or above, and one that carries
+// callID when it is set.
 func checkMalicious(t *testing.T, r *result, callID string) {
 	t.Helper()
 	var high, linked []testenv.Record
@@ -702,7 +706,7 @@ func checkMalicious(t *testing.T, r *result, callID string) {
 		t.Errorf("malicious scenario: no alert at high or above among %d records; scored records:\n  %s", len(r.records), strings.Join(top, "\n  "))
 		return
 	}
-	if len(linked) == 0 {
+	if callID != "" && len(linked) == 0 {
 		t.Errorf("malicious scenario: %d alerts at high or above, none carries gen_ai.tool.call.id=%s; first: %s", len(high), callID, describe(high[0]))
 	}
 }
