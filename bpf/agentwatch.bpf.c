@@ -386,17 +386,16 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } keep_names SEC(".maps");
 
-static __always_inline int keep_name(const char *src, __u32 len)
+static __always_inline int keep_name(struct prefix_key *k, const char *src, __u32 len)
 {
-	struct prefix_key k = {};
 	if (len > NAME_KEY_LEN)
 		len = NAME_KEY_LEN;
 	if (!len)
 		return 0;
 	/* bytes past len are ignored: the lookup only compares prefixlen bits */
-	bpf_probe_read_kernel(k.data, NAME_KEY_LEN, src);
-	k.prefixlen = len * 8;
-	return bpf_map_lookup_elem(&keep_names, &k) != NULL;
+	bpf_probe_read_kernel(k->data, NAME_KEY_LEN, src);
+	k->prefixlen = len * 8;
+	return bpf_map_lookup_elem(&keep_names, k) != NULL;
 }
 
 static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
@@ -487,7 +486,8 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	 * or O_PATH opens (no data read) of paths that no keep entry names.
 	 * A failed open of ~/.ssh/id_rsa is a signal and stays.
 	 */
-	__u8 cls = (flags & F_PATH_DOTDOT) ? 0 : open_class_of(pb, start, end);
+	struct prefix_key k = {};
+	__u8 cls = (flags & F_PATH_DOTDOT) ? 0 : open_class_of(&k, pb, start, end);
 	if (cls == OPEN_CLS_NOISE && open_reads_only(a.flags)) {
 		count(&stats, STAT_NOISE_FILE);
 		return 0;
@@ -497,13 +497,12 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	if ((failed || opath) && cls != OPEN_CLS_KEEP) {
 		int keep = 0;
 		if (failed) {
-			keep = keep_name(&pb->buf[base_at & PATH_MASK], base_len);
+			keep = keep_name(&k, &pb->buf[base_at & PATH_MASK], base_len);
 		} else if (dent) {
-			struct prefix_key nk = {};
-			long n = bpf_probe_read_kernel_str(nk.data, NAME_KEY_LEN, BPF_CORE_READ(dent, d_name.name));
+			long n = bpf_probe_read_kernel_str(k.data, NAME_KEY_LEN, BPF_CORE_READ(dent, d_name.name));
 			if (n > 1) {
-				nk.prefixlen = (n - 1) * 8;
-				keep = bpf_map_lookup_elem(&keep_names, &nk) != NULL;
+				k.prefixlen = (n - 1) * 8;
+				keep = bpf_map_lookup_elem(&keep_names, &k) != NULL;
 			}
 		}
 		if (!keep) {

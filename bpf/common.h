@@ -325,15 +325,15 @@ struct {
 /*
  * The value carries the entry's length: an exact entry only matches the
  * whole path, not a path it is a prefix of. Paths longer than a key can
- * only hit prefixes.
+ * only hit prefixes. k is the caller's (initialised) key scratch: one key
+ * per program keeps its stack under the verifier's limit.
  */
-static __always_inline __u8 open_class_of(struct path_buf *pb, __u32 start, __u32 end)
+static __always_inline __u8 open_class_of(struct prefix_key *k, struct path_buf *pb, __u32 start, __u32 end)
 {
-	struct prefix_key k = {};
 	if (end <= start)
 		return 0;
-	path_key(&k, pb, start, end);
-	__u32 *v = bpf_map_lookup_elem(&open_class, &k);
+	path_key(k, pb, start, end);
+	__u32 *v = bpf_map_lookup_elem(&open_class, k);
 	if (!v)
 		return 0;
 	__u8 cls = *v & 0xff;

@@ -101,7 +101,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	caller_flags(t, file, &oflags, &omode);
 	/* The loader's and libc's fixed reads, as on the tracepoint backend.
 	 * Failed and O_PATH opens never reach this hook. */
-	if (!verdict && open_reads_only(oflags) && open_class_of(pb, start, end) == OPEN_CLS_NOISE) {
+	struct prefix_key k = {};
+	if (!verdict && open_reads_only(oflags) && open_class_of(&k, pb, start, end) == OPEN_CLS_NOISE) {
 		count(&stats, STAT_NOISE_FILE);
 		return 0;
 	}

@@ -237,7 +237,7 @@ func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, c
 	if !succeeded {
 		return
 	}
-	if sensitive && opensForRead(ev.Flags) && e.chainStep(s, t, true, false, false) {
+	if sensitive && opensForRead(ev.Flags) && (e.chainStep(s, t, true, false, false) || e.procChain(s, ev, t, true)) {
 		rs.Add(policy.RuleChainExfiltration)
 	}
 	if opensForWrite(ev.Flags) && policy.IsTransferTool(ev.Exe) {
@@ -293,7 +293,7 @@ func (e *Engine) scoreConnect(s *session, ev *Event, t int64, rs *policy.RuleSet
 		if !resolved {
 			rs.Add(policy.RuleNetUnresolvedIP)
 		}
-		if e.chainStep(s, t, false, false, true) {
+		if e.chainStep(s, t, false, false, true) || e.procChain(s, ev, t, false) {
 			rs.Add(policy.RuleChainExfiltration)
 		}
 	}
@@ -340,7 +340,7 @@ func (e *Engine) scoreDNS(s *session, ev *Event, t int64, rs *policy.RuleSet) {
 		// a sandbox's own resolver is its system's.
 		resolver = netip.Addr{}
 	}
-	if e.pol.MatchDNS(name, resolver, rs) && e.chainStep(s, t, false, false, true) {
+	if e.pol.MatchDNS(name, resolver, rs) && (e.chainStep(s, t, false, false, true) || e.procChain(s, ev, t, false)) {
 		rs.Add(policy.RuleChainExfiltration)
 	}
 }
@@ -372,6 +372,35 @@ func (e *Engine) scoreEnforce(s *session, ev *Event, homes policy.Homes, cwd str
 	if addr, err := netip.ParseAddr(ev.PeerAddr); err == nil {
 		e.pol.MatchConnect(&policy.Connect{Addr: addr.WithZone("").Unmap(), Port: int(ev.Port), Name: policy.NormalizeName(ev.ServerAddr)}, rs)
 	}
+}
+
+// procChain records a sensitive read (read) or an egress (!read) of the
+// event's process and reports whether the same process did the other one
+// within the window, in either order: one process that reads a credential
+// and sends to a destination that is not allowed needs no staging step to
+// exfiltrate it (python urllib, bash /dev/tcp, sendfile into a socket,
+// git push of a key it added). Both orders, since a client may connect
+// before it reads what it sends.
+func (e *Engine) procChain(s *session, ev *Event, t int64, read bool) bool {
+	if !ev.HasPID {
+		return false
+	}
+	ps, ok := s.procSteps[ev.PID]
+	if !ok && len(s.procSteps) >= maxProcs {
+		clear(s.procSteps) // only the chain inside one process loses its memory
+	}
+	other := ps.read
+	if read {
+		other, ps.read = ps.egress, max(ps.read, t)
+	} else {
+		ps.egress = max(ps.egress, t)
+	}
+	s.procSteps[ev.PID] = ps
+	d := t - other
+	if d < 0 {
+		d = -d
+	}
+	return other != 0 && d <= e.window
 }
 
 // chainStep records the steps one event is and reports whether it completes

@@ -701,3 +701,42 @@ func TestTypicalSessionMemory(t *testing.T) {
 		t.Fatalf("a typical session holds %.0f KiB", perSession/1024)
 	}
 }
+
+// One process that reads a credential and sends to a destination that is
+// not allowed is an exfiltration chain without a staging step, in either
+// order; two processes without one are not, nor is one that only talks to
+// an allowed host.
+func TestChainInsideOneProcess(t *testing.T) {
+	read := func(pid int64, ts float64) *Event {
+		ev := openEv(sess(1), pid, at(ts), "/usr/bin/python3", "/root/.ssh/id_ed25519", "O_RDONLY")
+		ev.UID, ev.HasUID = 0, true
+		return ev
+	}
+	for _, tt := range []struct {
+		name string
+		evs  []*Event
+		want bool
+	}{
+		{"read then send", []*Event{read(20, 1), connectEv(sess(1), 20, at(2), "198.51.100.7", 443)}, true},
+		{"connect then read", []*Event{connectEv(sess(1), 20, at(1), "198.51.100.7", 443), read(20, 2)}, true},
+		{"dns tunnel after the read", []*Event{read(20, 1), dnsEv(sess(1), 20, at(2), "aGVsbG8gd29ybGQgdGhpcyBpcyBhIHNlY3JldCBrZXk.t.example.net", "198.51.100.53")}, true},
+		{"another process sends", []*Event{read(20, 1), connectEv(sess(1), 21, at(2), "198.51.100.7", 443)}, false},
+		{"allowed destination", []*Event{read(20, 1), connectEv(sess(1), 20, at(2), "160.79.104.10", 443)}, false},
+		{"outside the window", []*Event{read(20, 0), connectEv(sess(1), 20, at(601), "198.51.100.7", 443)}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _ := newEngine(t)
+			e.Score(execEv(sess(1), 1, at(0), 0, "/root/proj", "agent"))
+			fired := false
+			for _, ev := range tt.evs {
+				if tt.name == "allowed destination" && ev.Kind == KindConnect {
+					ev.ServerAddr = "api.anthropic.com"
+				}
+				fired = has(e, e.Score(ev), "chain.exfiltration") || fired
+			}
+			if fired != tt.want {
+				t.Fatalf("chain fired = %v, want %v", fired, tt.want)
+			}
+		})
+	}
+}

@@ -27,6 +27,8 @@ type procInfo struct {
 // remembers; a session has one or two, more means garbage.
 const maxHomePairs = 64
 
+type procSteps struct{ read, egress int64 }
+
 type destKey struct {
 	name string
 	addr netip.Addr
@@ -53,7 +55,10 @@ type session struct {
 	uniqueDests int
 
 	reads, stages, egress tsRing
-	downloads, chmods     pathRingBuf
+	// procSteps: per process, its latest sensitive read and egress, for
+	// the chain inside one process (procChain).
+	procSteps         map[int64]procSteps
+	downloads, chmods pathRingBuf
 
 	spans map[SpanKey]Rollup
 	total Rollup
@@ -65,6 +70,8 @@ func newSession(k SessionKey) *session {
 		procs:  map[int64]procInfo{},
 		dnsIPs: map[netip.Addr]string{},
 		dests:  map[destKey]struct{}{},
+
+		procSteps: map[int64]procSteps{},
 	}
 }
 

@@ -170,7 +170,7 @@ var builtinRules = [numBuiltin]Rule{
 		Description: "DNS query whose label is both longer than dns.max_label_length and high-entropy: data carried in the name"},
 
 	RuleChainExfiltration: {ID: "chain.exfiltration", Category: CatExfiltration, Score: 95,
-		Description: "sensitive read, then encoding or staging, then egress, within chain_window in one session"},
+		Description: "sensitive read, then encoding or staging, then egress, within chain_window in one session; or a sensitive read and an egress by one process within chain_window, in either order"},
 	RuleChainDownloadExec: {ID: "chain.download_exec", Category: CatExecution, Score: 75,
 		Description: "a file written by a transfer tool in this session is made executable or run"},
 
