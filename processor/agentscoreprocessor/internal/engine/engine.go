@@ -240,6 +240,9 @@ func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, c
 	if sensitive && opensForRead(ev.Flags) && (e.chainStep(s, t, true, false, false) || e.procChain(s, ev, t, true)) {
 		rs.Add(policy.RuleChainExfiltration)
 	}
+	if opensForWrite(ev.Flags) {
+		e.pol.MatchPersistence(p, homes, rs)
+	}
 	if opensForWrite(ev.Flags) && policy.IsTransferTool(ev.Exe) {
 		s.downloads.add(p, t)
 		if s.chmods.hasAtOrAfter(p, t) {

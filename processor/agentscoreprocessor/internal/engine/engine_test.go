@@ -740,3 +740,34 @@ func TestChainInsideOneProcess(t *testing.T) {
 		})
 	}
 }
+
+// A write open of a persistence target scores high; its read, git's
+// sample hooks and a write elsewhere do not.
+func TestPersistenceWrites(t *testing.T) {
+	e, _ := newEngine(t)
+	s := sess(1)
+	e.Score(execEv(s, 1, at(0), 0, "/root/proj", "agent"))
+	for _, tt := range []struct {
+		path, flags string
+		want        bool
+	}{
+		{"/root/.bashrc", "O_WRONLY|O_APPEND", true},
+		{"/root/.bashrc", "O_RDONLY", false},
+		{"/root/.ssh/authorized_keys", "O_WRONLY|O_CREAT|O_APPEND", true},
+		{"/root/proj/.git/hooks/pre-commit", "O_WRONLY|O_CREAT|O_TRUNC", true},
+		{"/root/proj/.git/hooks/pre-commit.sample", "O_WRONLY|O_CREAT|O_TRUNC", false},
+		{"/etc/cron.d/job", "O_WRONLY|O_CREAT", true},
+		{"/root/.config/systemd/user/x.service", "O_RDWR|O_CREAT", true},
+		{"/root/proj/notes.txt", "O_WRONLY|O_CREAT", false},
+	} {
+		ev := openEv(s, 2, at(1), "/usr/bin/bash", tt.path, tt.flags)
+		ev.UID, ev.HasUID = 0, true
+		r := e.Score(ev)
+		if got := has(e, r, "file.persistence"); got != tt.want {
+			t.Errorf("%s %s: file.persistence %v, want %v (%v)", tt.path, tt.flags, got, tt.want, ruleIDs(e, r.Rules))
+		}
+		if tt.want && LevelOf(r.Score) != semconv.LevelHigh {
+			t.Errorf("%s: level %s, want high", tt.path, LevelOf(r.Score))
+		}
+	}
+}

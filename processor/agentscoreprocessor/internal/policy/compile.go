@@ -96,6 +96,7 @@ type Policy struct {
 
 	paths       []pathEntry
 	sensitive   []pathEntry // the credential_access subset, for argv checks
+	persistence []pathEntry // write targets of file.persistence
 	binNames    map[string]int
 	binGlobs    []binaryEntry
 	encoders    map[string]struct{}
@@ -269,9 +270,26 @@ func wholeDir(v string) string {
 
 var shadowGlobs = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"}
 
+// persistenceGlobs are the files whose content runs later without anyone
+// asking: at a login shell, on a schedule, at session start, on a git
+// action, in every dynamically linked program.
+var persistenceGlobs = []string{
+	"~/.bashrc", "~/.bash_profile", "~/.bash_login", "~/.bash_logout", "~/.profile",
+	"~/.zshrc", "~/.zshenv", "~/.zprofile", "~/.zlogin", "~/.config/fish/config.fish", "~/.config/fish/conf.d/*",
+	"~/.ssh/authorized_keys", "~/.ssh/authorized_keys2", "~/.ssh/rc",
+	"~/.config/systemd/user/**", "~/.config/autostart/**", "~/.local/share/systemd/user/**",
+	"/etc/crontab", "/etc/cron.d/**", "/etc/cron.hourly/**", "/etc/cron.daily/**", "/etc/cron.weekly/**",
+	"/etc/cron.monthly/**", "/var/spool/cron/**", "/etc/systemd/system/**", "/etc/profile", "/etc/profile.d/**",
+	"/etc/bash.bashrc", "/etc/zsh/*", "/etc/ld.so.preload", "/etc/rc.local", "/etc/sudoers.d/**",
+	"**/.git/hooks/*", "**/.husky/*",
+}
+
 func (p *Policy) compileBuiltinPaths() []error {
 	for _, s := range shadowGlobs {
 		p.paths = append(p.paths, pathEntry{glob: pathglob.MustCompile(s), rule: RuleFileShadow, anywhere: true})
+	}
+	for _, s := range persistenceGlobs {
+		p.persistence = append(p.persistence, pathEntry{glob: pathglob.MustCompile(s), rule: RuleFilePersistence, anywhere: true})
 	}
 	return nil
 }

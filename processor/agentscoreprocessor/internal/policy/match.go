@@ -97,6 +97,21 @@ func (pol *Policy) MatchPath(p string, homes Homes, workdir string, rs *RuleSet)
 	return sensitive
 }
 
+// MatchPersistence adds file.persistence to rs when p, opened for writing,
+// is a persistence target. Git's own sample hooks (*.sample, written by
+// every git init and clone) run nothing and are not.
+func (pol *Policy) MatchPersistence(p string, homes Homes, rs *RuleSet) {
+	if strings.HasSuffix(p, ".sample") && strings.Contains(p, "/.git/hooks/") {
+		return
+	}
+	for i := range pol.persistence {
+		if pol.persistence[i].match(p, &homes) {
+			rs.Add(RuleFilePersistence)
+			return
+		}
+	}
+}
+
 // IsSensitive reports whether p (absolute, normalised) is a sensitive path,
 // wherever it is.
 func (pol *Policy) IsSensitive(p string, homes Homes) bool {

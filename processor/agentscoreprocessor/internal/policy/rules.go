@@ -55,6 +55,8 @@ const (
 
 	RuleLLMSecretToModel
 
+	RuleFilePersistence
+
 	numBuiltin
 )
 
@@ -76,6 +78,7 @@ const (
 	CatDiscovery        = "discovery"
 	CatDefenseEvasion   = "defense_evasion"
 	CatEnforcement      = "enforcement"
+	CatPersistence      = "persistence"
 )
 
 // Rule is one scoring rule. Score is 1–100.
@@ -178,6 +181,9 @@ var builtinRules = [numBuiltin]Rule{
 		Description: "the receiver denied an operation (a denial is at least high)"},
 	RuleEnforceAction: {ID: "enforce.action", Category: CatEnforcement, Score: 40,
 		Description: "the receiver took an enforcement action other than a denial (e.g. audit)"},
+
+	RuleFilePersistence: {ID: "file.persistence", Category: CatPersistence, Score: 75,
+		Description: "a file that runs code at login, at a schedule or on a git action is opened for writing: shell rc and profile files, ~/.ssh/authorized_keys and ~/.ssh/rc, crontabs, systemd units, git hooks, XDG autostart entries, /etc/ld.so.preload; reads are not scored"},
 
 	RuleLLMSecretToModel: {ID: "llm.secret_to_model", Category: CatExfiltration, Score: 85,
 		Description: "an LLM request sent a secret to the model provider: a key- or token-shaped string, a private key, or a sensitive file's content, plain or encoded (agent.secret.*)"},
