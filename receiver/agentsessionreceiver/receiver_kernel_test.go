@@ -89,6 +89,23 @@ func (h *harness) records() []logRec {
 	return out
 }
 
+// exported is everything the receiver exported so far, as OTLP JSON: what
+// a leak check searches.
+func (h *harness) exported(t *testing.T) []byte {
+	var all []byte
+	for _, l := range h.logs.AllLogs() {
+		b, err := (&plog.JSONMarshaler{}).MarshalLogs(l)
+		require.NoError(t, err)
+		all = append(all, b...)
+	}
+	for _, tr := range h.traces.AllTraces() {
+		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(tr)
+		require.NoError(t, err)
+		all = append(all, b...)
+	}
+	return all
+}
+
 func (h *harness) spans() []ptrace.Span {
 	var out []ptrace.Span
 	for _, td := range h.traces.AllTraces() {

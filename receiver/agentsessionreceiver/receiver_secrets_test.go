@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
@@ -113,17 +112,7 @@ func TestKernelSecretToModel(t *testing.T) {
 	}
 	require.True(t, named, "the connect to the API carries the TLS layer's name")
 
-	var all []byte
-	for _, l := range h.logs.AllLogs() {
-		b, err := (&plog.JSONMarshaler{}).MarshalLogs(l)
-		require.NoError(t, err)
-		all = append(all, b...)
-	}
-	for _, tr := range h.traces.AllTraces() {
-		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(tr)
-		require.NoError(t, err)
-		all = append(all, b...)
-	}
+	all := h.exported(t)
 	b64 := base64.StdEncoding.EncodeToString([]byte(content))
 	for _, s := range []string{e2eKeyID, e2eSecret, e2eFileOnly, testAPIKey, b64[:60], b64[76:136], hex.EncodeToString([]byte(e2eSecret))} {
 		require.NotContains(t, string(all), s)

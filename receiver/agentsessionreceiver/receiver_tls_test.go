@@ -21,7 +21,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
@@ -252,17 +251,7 @@ func testTLSClient(t *testing.T, agent, clientName, client, flag, code string) {
 
 	// Nothing exported carries the key: neither the header's nor the one
 	// the model's tool call contains (redacted from the tool input).
-	var all []byte
-	for _, l := range h.logs.AllLogs() {
-		b, err := (&plog.JSONMarshaler{}).MarshalLogs(l)
-		require.NoError(t, err)
-		all = append(all, b...)
-	}
-	for _, tr := range h.traces.AllTraces() {
-		b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(tr)
-		require.NoError(t, err)
-		all = append(all, b...)
-	}
+	all := h.exported(t)
 	require.NotContains(t, string(all), testAPIKey)
 	require.NotContains(t, string(all), testAPIKey[:24], "not even a prefix of the key")
 	require.NotContains(t, string(all), "Qx7Lm2Np9R", "the key inside the tool input is redacted too")

@@ -65,12 +65,15 @@ func workdirExempts(workdir string, homes *Homes) bool {
 	return true
 }
 
-func (e *pathEntry) match(p string, homes *Homes) bool {
-	if !e.glob.HasHome() {
-		return e.glob.Match(p, "")
+func (e *pathEntry) match(p string, homes *Homes) bool { return globMatch(e.glob, p, homes) }
+
+// globMatch: g matches p, with "~" any home the process has.
+func globMatch(g *pathglob.Glob, p string, homes *Homes) bool {
+	if !g.HasHome() {
+		return g.Match(p, "")
 	}
 	for i := range homes {
-		if homes.has(i) && e.glob.Match(p, homes[i]) {
+		if homes.has(i) && g.Match(p, homes[i]) {
 			return true
 		}
 	}
@@ -214,18 +217,7 @@ func (b *binaryEntry) matches(exePath, n1, n2 string, homes *Homes) bool {
 	if b.glob == nil {
 		return b.name == n1 || (n2 != "" && b.name == n2)
 	}
-	if exePath == "" {
-		return false
-	}
-	if !b.glob.HasHome() {
-		return b.glob.Match(exePath, "")
-	}
-	for i := range homes {
-		if homes.has(i) && b.glob.Match(exePath, homes[i]) {
-			return true
-		}
-	}
-	return false
+	return exePath != "" && globMatch(b.glob, exePath, homes)
 }
 
 // MatchExec adds the binary and argv rules an exec matches to rs.

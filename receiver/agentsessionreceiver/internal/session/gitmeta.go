@@ -57,7 +57,7 @@ func gitDirs(args []string, cwd string) []string {
 // gitMetadata reports whether p's open of fp is git reading its own
 // repository or configuration.
 func (t *Tracker) gitMetadata(p *proc, fp string, flags uint32) bool {
-	if !t.cfg.GitMetadata || !gitImage(p.img.exe) || !readOnly(flags) {
+	if !t.cfg.GitMetadata || !p.img.git || !readOnly(flags) {
 		return false
 	}
 	if strings.HasSuffix(fp, "/.git") || strings.Contains(fp, "/.git/") || fp == "/etc/gitconfig" {
@@ -66,12 +66,6 @@ func (t *Tracker) gitMetadata(p *proc, fp string, flags uint32) bool {
 	for _, h := range [...]string{p.img.envHome, p.img.userHome} {
 		if h != "" && (fp == h+"/.gitconfig" || strings.HasPrefix(fp, h+"/.config/git/")) {
 			return true
-		}
-	}
-	if p.img.gitDirs == nil {
-		p.img.gitDirs = gitDirs(p.img.args, p.img.cwd)
-		if p.img.gitDirs == nil {
-			p.img.gitDirs = []string{}
 		}
 	}
 	for _, d := range p.img.gitDirs {

@@ -399,11 +399,19 @@ func (t *Tracker) toolsAnswered(p *proc, req *llmapi.Request, at uint64) {
 			}
 		}
 	}
+	t.endToolsWhere(p.sess, at, func(tool *openTool) bool {
+		return tool.caller == p.key && (req.Partial || done[tool] || tool.call < upTo)
+	})
+}
+
+// endToolsWhere ends the open tool calls of s that end says are over and
+// keeps the others open.
+func (t *Tracker) endToolsWhere(s *session, at uint64, end func(*openTool) bool) {
+	si := s.intent
 	kept := si.tools[:0]
 	for _, tool := range si.tools {
-		end := tool.caller == p.key && (req.Partial || done[tool] || tool.call < upTo)
-		if end {
-			t.endTool(p.sess, tool, at)
+		if end(tool) {
+			t.endTool(s, tool, at)
 		} else {
 			kept = append(kept, tool)
 		}
@@ -419,16 +427,7 @@ func (t *Tracker) toolsCallerGone(p *proc, at uint64) {
 	if t.in == nil || si == nil || len(si.tools) == 0 {
 		return
 	}
-	kept := si.tools[:0]
-	for _, tool := range si.tools {
-		if tool.caller == p.key {
-			t.endTool(p.sess, tool, at)
-		} else {
-			kept = append(kept, tool)
-		}
-	}
-	clear(si.tools[len(kept):])
-	si.tools = kept
+	t.endToolsWhere(p.sess, at, func(tool *openTool) bool { return tool.caller == p.key })
 }
 
 // closeTools emits every open execute_tool span of s, ended at `at`.

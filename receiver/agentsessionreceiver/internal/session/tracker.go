@@ -179,8 +179,9 @@ type image struct {
 	// program the agent started, such as OpenCode's snapshot git, or a
 	// tool).
 	byAgent bool
-	// gitDirs: the --git-dir arguments of a git image (gitmeta.go), nil
-	// until its first open asks.
+	// git: the image is a packaged git; gitDirs its --git-dir arguments
+	// (gitmeta.go).
+	git     bool
 	gitDirs []string
 }
 
@@ -912,7 +913,7 @@ func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTr
 	if name == "" {
 		name = baseName(exe)
 	}
-	return &image{
+	img := &image{
 		exe:           exe,
 		exeName:       baseName(exe),
 		name:          name,
@@ -922,6 +923,10 @@ func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTr
 		argsTruncated: argsTrunc,
 		pathTruncated: pathTrunc,
 	}
+	if gitImage(img.exe) {
+		img.git, img.gitDirs = true, gitDirs(img.args, img.cwd)
+	}
+	return img
 }
 
 // shebangRunners run a script named by their first argument; a scanned
