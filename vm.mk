@@ -25,21 +25,37 @@ VM_CACHE   ?=
 # and test binary flags after --, e.g. VM_FLAGS='-- -test.failfast'.
 VM_FLAGS   ?= -file /bin/bash
 
+# The evasion corpus (test/evasion) on the LSM backend, a second guest run
+# of test-vm (VM_EVASION=0 leaves it out) and a target of its own. Its
+# scripts need bash and curl (with its loader and libraries) beside
+# busybox's applets; 512 MiB holds the larger test binary, curl and the
+# corpus's sessions.
+VM_EVASION       ?= 1
+VM_EVASION_PKG   ?= ./test/evasion/
+VM_EVASION_RUN   ?= ^TestEvasionCorpus$$
+VM_EVASION_FLAGS ?= -mem 512 -file /bin/bash -file /usr/bin/curl
+
 # Built rather than `go run`, which would turn the guest's exit status into 1.
 # The runner builds the guest binaries with the same GO.
 VMTEST := build/vmtest
 
-.PHONY: test-vm vm-kernel lint-vm $(VMTEST)
+.PHONY: test-vm test-vm-evasion vm-kernel lint-vm $(VMTEST)
 
 $(VMTEST):
 	@$(GO) build -o $@ ./internal/vmtest/cmd/vmtest
 
-test-vm: $(VMTEST) ## run VM_PKG's VM_RUN tests in a QEMU guest with BPF LSM (fetches the kernel once)
+VM_EVASION_CMD = GO=$(GO) $(VMTEST) run -pkg $(VM_EVASION_PKG) -run '$(VM_EVASION_RUN)' -timeout $(VM_TIMEOUT) $(if $(VM_CACHE),-cache $(VM_CACHE)) $(VM_EVASION_FLAGS)
+
+test-vm: $(VMTEST) ## run VM_PKG's VM_RUN tests, then the evasion corpus, in QEMU guests with BPF LSM (fetches the kernel once)
 	GO=$(GO) $(VMTEST) run -pkg $(VM_PKG) -run '$(VM_RUN)' -timeout $(VM_TIMEOUT) $(if $(VM_CACHE),-cache $(VM_CACHE)) $(VM_FLAGS)
+	$(if $(filter 1,$(VM_EVASION)),$(VM_EVASION_CMD))
+
+test-vm-evasion: $(VMTEST) ## run the evasion corpus (test/evasion) in a QEMU guest on the BPF LSM backend
+	$(VM_EVASION_CMD)
 
 vm-kernel: $(VMTEST) ## fetch and cache the VM tests' guest kernel (Debian linux-image-cloud-amd64)
 	$(VMTEST) kernel $(if $(VM_CACHE),-cache $(VM_CACHE))
 
 # Plain `go vet ./...` does not see files behind the vmtest tag.
 lint-vm: ## go vet the guest-only (vmtest-tagged) tests and the VM runner
-	$(GO) vet -tags vmtest $(VM_PKG) ./internal/vmtest/...
+	$(GO) vet -tags vmtest $(VM_PKG) $(VM_EVASION_PKG) ./internal/vmtest/...

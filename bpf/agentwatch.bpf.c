@@ -158,6 +158,65 @@ static long env_step(__u32 i, void *vctx)
 	return 0;
 }
 
+#define PIPEFS_MAGIC_ 0x50495045
+
+/* The pipe on fd of p, by its pipefs inode: both ends of a pipe share it. */
+static __always_inline __u64 pipe_ino(struct task_struct *p, int fd)
+{
+	struct file *f = fd_file(p, fd);
+	if (!f)
+		return 0;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (BPF_CORE_READ(ino, i_sb, s_magic) != PIPEFS_MAGIC_)
+		return 0;
+	return BPF_CORE_READ(ino, i_ino);
+}
+
+/*
+ * Copies argv to the exec record's data at off; returns its length. A cut
+ * argv is cut in the middle: the program and its options come first, the
+ * files and URLs it acts on last, and padding between them must not push
+ * either out. A global function, verified once: the two ways of copying
+ * do not multiply the states of the rest of handle_exec.
+ */
+__noinline __u32 copy_argv(struct ev_buf *ev, __u64 off, __u64 as, __u64 ae)
+{
+	if (!ev)
+		return 0;
+	/* the masks below bound it for the verifier; clang must not drop them */
+	barrier_var(off);
+	struct exec_event *e = (struct exec_event *)ev->raw;
+	char *data = ev->raw + sizeof(*e);
+	/* 64-bit on purpose: a 32-bit copy gets checked while the other is used */
+	__u64 alen = ae > as ? ae - as : 0;
+	__u64 max = cfg_max_args;
+	if (max > MAX_ARGS_BYTES)
+		max = MAX_ARGS_BYTES;
+	e->args_tail = 0;
+	if (alen <= max) {
+		barrier_var(alen);
+		if (alen > MAX_ARGS_BYTES)
+			return 0;
+		if (alen && bpf_probe_read_user(&data[off & EV_DATA_MASK], alen, (void *)as))
+			return 0;
+		return alen;
+	}
+	e->hdr.flags |= F_ARGS_TRUNCATED;
+	__u64 tail = max / 2;
+	__u64 head = max - tail;
+	barrier_var(head);
+	barrier_var(tail);
+	if (head > MAX_ARGS_BYTES || tail > MAX_ARGS_BYTES / 2)
+		return 0;
+	if (bpf_probe_read_user(&data[off & EV_DATA_MASK], head, (void *)as))
+		return 0;
+	__u64 toff = off + head;
+	barrier_var(toff);
+	if (tail && !bpf_probe_read_user(&data[toff & EV_DATA_MASK], tail, (void *)(ae - tail)))
+		e->args_tail = tail;
+	return head + e->args_tail;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -193,6 +252,13 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	struct exec_event *e = (struct exec_event *)ev->raw;
 	char *data = ev->raw + sizeof(*e);
 	fill_hdr(&e->hdr, EV_EXEC, p);
+	/*
+	 * Flags and lengths found on the way go to the record (map memory)
+	 * at once, not to locals: the verifier then reads them back as
+	 * unknown, and the branches that set them converge instead of
+	 * multiplying the states of everything after.
+	 */
+	e->hdr.flags = flags;
 	struct task_struct *parent = BPF_CORE_READ(p, real_parent);
 	e->ppid = BPF_CORE_READ(parent, tgid);
 	e->pstart = leader_start(parent);
@@ -209,7 +275,14 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		struct path fp = BPF_CORE_READ(exe, f_path);
 		__u32 start = walk_abs(&fp, pb, &trunc, &noise);
 		len = append_path(data, off, pb, start, PATH_END, &trunc);
+		/* fileless: a memfd (a dentry in no tree) or a deleted file */
+		struct dentry *d = fp.dentry;
+		if ((BPF_CORE_READ(d, d_parent) == d && d != BPF_CORE_READ(fp.mnt, mnt_root)) ||
+		    BPF_CORE_READ(exe, f_inode, i_nlink) == 0)
+			e->hdr.flags |= F_EXE_UNLINKED;
 	}
+	e->stdin_pipe = pipe_ino(p, 0);
+	e->stdout_pipe = pipe_ino(p, 1);
 	e->exe_len = len;
 	off += len;
 
@@ -221,25 +294,8 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	off += len;
 
 	/* argv, straight from the new image's stack */
-	unsigned long as = BPF_CORE_READ(p, mm, arg_start);
-	unsigned long ae = BPF_CORE_READ(p, mm, arg_end);
-	/* 64-bit on purpose: a 32-bit copy gets checked while the other is used */
-	__u64 alen = ae > as ? ae - as : 0;
-	__u64 max = cfg_max_args;
-	if (max > MAX_ARGS_BYTES)
-		max = MAX_ARGS_BYTES;
-	if (alen > max) {
-		alen = max;
-		flags |= F_ARGS_TRUNCATED;
-	}
-	barrier_var(alen);
-	if (alen > MAX_ARGS_BYTES)
-		return 0;
-	if (alen && bpf_probe_read_user(&data[off & EV_DATA_MASK], alen, (void *)as))
-		alen = 0;
-	len = alen;
-	e->args_len = len;
-	off += len;
+	e->args_len = copy_argv(ev, off, BPF_CORE_READ(p, mm, arg_start), BPF_CORE_READ(p, mm, arg_end));
+	off += e->args_len;
 
 	/* cwd */
 	struct path pwd = BPF_CORE_READ(p, fs, pwd);
@@ -258,7 +314,6 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		.off = off,
 	};
 	e->home_len = 0;
-	e->_pad = 0;
 	if (off <= EV_DATA_MASK) {
 		bpf_loop(MAX_ENV_STEPS, env_step, &es, 0);
 		if (es.len < MAX_HOME) {
@@ -268,8 +323,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	}
 
 	if (trunc)
-		flags |= F_PATH_TRUNCATED;
-	e->hdr.flags = flags;
+		e->hdr.flags |= F_PATH_TRUNCATED;
 	__u64 size = sizeof(*e) + (off & EV_DATA_MASK);
 	if (size > sizeof(*ev))
 		return 0;
@@ -373,6 +427,13 @@ int enter_creat(struct trace_event_raw_sys_enter *ctx)
 	return stash_open(ctx->args[0], AT_FDCWD_, 0100 | 01 | 01000, ctx->args[1], SYS_CREAT);
 }
 
+/* A handle names no path: the record gets the file's, on success only. */
+SEC("tracepoint/syscalls/sys_enter_open_by_handle_at")
+int enter_open_by_handle_at(struct trace_event_raw_sys_enter *ctx)
+{
+	return stash_open(0, (int)ctx->args[0], ctx->args[2], 0, SYS_OPEN_BY_HANDLE);
+}
+
 const volatile __u8 cfg_drop_failed_opens = 0;
 const volatile __u8 cfg_drop_path_opens = 0;
 
@@ -398,31 +459,39 @@ static __always_inline int keep_name(struct prefix_key *k, const char *src, __u3
 	return bpf_map_lookup_elem(&keep_names, k) != NULL;
 }
 
-static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
-	if (!in)
-		return 0;
-	struct inflight a = *in;
-	bpf_map_delete_elem(&inflight, &id);
+/*
+ * The record of an open whose file is f (NULL when it failed: then the
+ * caller's string in a is the path). Shared by the open syscalls' exits
+ * and io_uring's completions.
+ */
+/* What report_open needs of the call: a small struct, since its stack
+ * and its callbacks' must fit the verifier's 512 bytes together. */
+struct open_args {
+	__u64 uptr;
+	__s32 dfd;
+	__u32 flags;
+	__u32 mode;
+	__u16 syscall;
+};
 
+static __always_inline int report_open(struct task_struct *t, struct file *f, __s32 ret, struct open_args *a)
+{
 	__u32 zero = 0;
 	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
 	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
 	if (!ev || !pb)
 		return 0;
-	struct task_struct *t = bpf_get_current_task_btf();
 	struct open_event *e = (struct open_event *)ev->raw;
 	char *data = ev->raw + sizeof(*e);
-	__s32 ret = ctx->ret;
 	__u8 trunc = 0, noise = 0;
 	__u16 flags = 0;
 	__u32 start, end;
 	__u32 base_at = 0, base_len = 0;
 	struct dentry *dent = NULL;
+	/* the identity is built in the record, which is also the lookup key */
+	struct file_id *id = (struct file_id *)&e->ino;
+	__u32 target = 0;
 
-	struct file *f = ret >= 0 ? fd_file(t, ret) : NULL;
 	if (f) {
 		/* success: the kernel's own view of what was opened */
 		struct path fp = BPF_CORE_READ(f, f_path);
@@ -432,7 +501,8 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 		/*
 		 * Tracepoints cannot deny; `action: kill` kills at syscall exit,
 		 * on the path the kernel resolved. The open has happened, but
-		 * the signal is fatal before the caller runs again.
+		 * the signal is fatal before the caller runs again. (Before the
+		 * identity: the enforce record is built in the same scratch.)
 		 */
 		if (cfg_enforce != ENF_OFF && !trunc) {
 			long rule = deny_open_rule(pb, start, PATH_END);
@@ -442,42 +512,34 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END);
 			}
 		}
+		inode_id(BPF_CORE_READ(f, f_inode), id);
+		/* known by what it is: no path makes it noise */
+		if (id_sensitive(id))
+			flags |= F_ID_SENSITIVE;
+		else if ((target = proc_other(f)))
+			flags |= F_PROC_OTHER;
 	} else {
 		/* failure: the caller's string, made absolute against cwd or dirfd */
+		struct upath u = {};
+		id->ino = 0;
+		id->dev = 0;
 		flags |= F_PATH_RAW;
-		long n = bpf_probe_read_user_str(&pb->buf[RAW_AT], PATH_MAX_LEN - 1, (void *)a.uptr);
-		if (n <= 1)
+		if (user_path(t, a->uptr, a->dfd, 0, pb, &u))
 			return 0;
-		end = RAW_AT + n - 1; /* excludes the NUL */
-		if (pb->buf[RAW_AT] == '/') {
-			start = RAW_AT;
-		} else {
-			struct path base = {};
-			if (a.dfd == AT_FDCWD_) {
-				base = BPF_CORE_READ(t, fs, pwd);
-			} else {
-				struct file *df = fd_file(t, a.dfd);
-				if (!df)
-					return 0;
-				base = BPF_CORE_READ(df, f_path);
-			}
-			__u8 dnoise = 0;
-			start = walk_path(&base, &trunc, &dnoise);
-			noise |= dnoise;
-			pb->buf[PATH_END] = '/';
-		}
-		struct scan_ctx sc = {.h = FNV_OFFSET, .len = n - 1};
-		bpf_loop(PATH_MAX_LEN, scan_step, &sc, 0);
-		noise |= sc.noise;
-		base_at = RAW_AT + sc.last;
-		base_len = sc.len > sc.last ? sc.len - sc.last : 0;
-		if (sc.dotdot) {
+		start = u.start;
+		end = u.end;
+		trunc |= u.trunc;
+		noise |= u.noise;
+		base_at = u.base_at;
+		base_len = u.base_len;
+		if (u.dotdot) {
 			/* "/usr/lib/../../etc/shadow" must not hide behind a noise prefix */
 			flags |= F_PATH_DOTDOT;
 			noise = 0;
 		}
 	}
-	if (!(flags & F_PATH_DOTDOT) && (noise || prefix_is_noise(pb, start, end))) {
+	int known = flags & (F_ID_SENSITIVE | F_PROC_OTHER | F_PATH_DOTDOT);
+	if (!known && (noise || prefix_is_noise(pb, start, end))) {
 		count(&stats, STAT_NOISE_DROPPED);
 		return 0;
 	}
@@ -487,14 +549,14 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 	 * A failed open of ~/.ssh/id_rsa is a signal and stays.
 	 */
 	struct prefix_key k = {};
-	__u8 cls = (flags & F_PATH_DOTDOT) ? 0 : open_class_of(&k, pb, start, end);
-	if (cls == OPEN_CLS_NOISE && open_reads_only(a.flags)) {
+	__u8 cls = known ? 0 : open_class_of(&k, pb, start, end);
+	if (cls == OPEN_CLS_NOISE && open_reads_only(a->flags)) {
 		count(&stats, STAT_NOISE_FILE);
 		return 0;
 	}
 	int failed = ret < 0 && cfg_drop_failed_opens;
-	int opath = ret >= 0 && (a.flags & O_PATH_) && cfg_drop_path_opens;
-	if ((failed || opath) && cls != OPEN_CLS_KEEP) {
+	int opath = ret >= 0 && (a->flags & O_PATH_) && cfg_drop_path_opens;
+	if ((failed || opath) && cls != OPEN_CLS_KEEP && !known) {
 		int keep = 0;
 		if (failed) {
 			keep = keep_name(&k, &pb->buf[base_at & PATH_MASK], base_len);
@@ -516,26 +578,310 @@ static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 		flags |= F_PATH_TRUNCATED;
 	e->hdr.flags = flags;
 	e->ret = ret;
-	e->open_flags = a.flags;
-	e->mode = a.mode;
-	e->syscall = a.syscall;
+	e->open_flags = a->flags;
+	e->mode = a->mode;
+	e->syscall = a->syscall;
+	e->target = target;
 	__u32 len = copy_path(data, pb, start, end);
 	e->path_len = len;
 	emit(e, sizeof(*e) + len, EV_OPEN);
 	return 0;
 }
 
+static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
+	if (!in)
+		return 0;
+	struct open_args a = {.uptr = in->uptr, .dfd = in->dfd, .flags = in->flags, .mode = in->mode, .syscall = in->syscall};
+	bpf_map_delete_elem(&inflight, &id);
+	struct task_struct *t = bpf_get_current_task_btf();
+	__s32 ret = ctx->ret;
+	return report_open(t, ret >= 0 ? fd_file(t, ret) : NULL, ret, &a);
+}
+
+/*
+ * One program for the exits of every open syscall (sys_exit_* records all
+ * have the same layout): the verifier checks it once, the loader attaches
+ * it to each (kernel.go).
+ */
 SEC("tracepoint/syscalls/sys_exit_openat")
-int exit_openat(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+int exit_open_any(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
 
-SEC("tracepoint/syscalls/sys_exit_openat2")
-int exit_openat2(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+/*
+ * io_uring opens name no syscall: IORING_OP_OPENAT/OPENAT2 run in the
+ * submitter or in an io-wq worker of its thread group. At completion the
+ * fd is installed, so the record is the file's, as for a syscall's exit.
+ * Direct descriptors (file_slot) get no fd and failures have lost their
+ * name by then: neither is reported here (the LSM backend sees all).
+ */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(iouring_complete, void *ring, void *req)
+{
+	if (!current_tracked())
+		return 0;
+	struct io_kiocb *r = req;
+	if (!bpf_core_field_exists(r->cqe))
+		return 0;
+	__u8 op = BPF_CORE_READ(r, opcode);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	struct io_open *o = (struct io_open *)r;
+	__s32 res = BPF_CORE_READ(r, cqe.res);
+	if (res < 0 || BPF_CORE_READ(o, file_slot))
+		return 0;
+	struct open_args a = {
+		.flags = BPF_CORE_READ(o, how.flags),
+		.mode = BPF_CORE_READ(o, how.mode),
+		.syscall = SYS_IO_URING,
+	};
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file *f = fd_file(t, res);
+	if (!f)
+		return 0;
+	return report_open(t, f, res, &a);
+}
 
-SEC("tracepoint/syscalls/sys_exit_open")
-int exit_open(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+/* ---- changes of files: link, rename, unlink, chmod, mount ---- */
 
-SEC("tracepoint/syscalls/sys_exit_creat")
-int exit_creat(struct trace_event_raw_sys_exit *ctx) { return finish_open(ctx); }
+#define MS_BIND_        4096
+#define MS_MOVE_        8192
+#define MS_REMOUNT_     32
+#define MS_PROPAGATION_ ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20)) /* UNBINDABLE PRIVATE SLAVE SHARED */
+
+static __always_inline int stash_fop(__u16 op, int dfd, __u64 uptr, int dfd2, __u64 uptr2, __u32 mode)
+{
+	if (!current_tracked())
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight in = {.uptr = uptr, .dfd = dfd, .uptr2 = uptr2, .dfd2 = dfd2, .mode = mode, .syscall = op};
+	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
+		count(&stats, STAT_INFLIGHT_FULL);
+	return 0;
+}
+
+/* The two paths of a file op and what was learnt building them. */
+struct fop_ctx {
+	__u64 uptr[2];
+	__s32 dfd[2];
+	__u32 len[2];
+	struct file_id id;
+	__u8 raw;   /* the first path is mount's source: absolute only if a bind */
+	__u8 noise; /* every path is noise */
+	__u8 keep;  /* a keep entry names a path */
+	__u8 trunc;
+};
+
+/*
+ * Writes path i of a file op at its place in the record's data: the
+ * caller's string made absolute, or (no string, an fd) the fd's file. A
+ * global function: the verifier checks it once, whatever calls it.
+ */
+__noinline int fop_path(struct fop_ctx *c, __u64 i)
+{
+	__u32 zero = 0;
+	struct path_buf *pb = bpf_map_lookup_elem(&path_scratch, &zero);
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	if (!c || !pb || !ev || i > 1)
+		return 1;
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 uptr = i ? c->uptr[1] : c->uptr[0];
+	int dfd = i ? c->dfd[1] : c->dfd[0];
+	if (i && !uptr)
+		return 1;
+	struct upath u = {};
+	__u8 n = 0;
+	if (!uptr || user_path(t, uptr, dfd, i ? 0 : c->raw, pb, &u)) {
+		/* fchmod(fd), move_mount(fd, ""): the kernel's own file */
+		struct file *f = fd_file(t, dfd);
+		if (!f)
+			return 0;
+		struct path fp = BPF_CORE_READ(f, f_path);
+		u.start = walk_abs(&fp, pb, &u.trunc, &n);
+		u.end = PATH_END;
+		if (!i)
+			inode_id(BPF_CORE_READ(f, f_inode), &c->id);
+	} else {
+		n = u.noise && !u.dotdot;
+		struct prefix_key k = {};
+		if (u.base_len && keep_name(&k, &pb->buf[u.base_at & PATH_MASK], u.base_len))
+			c->keep = 1;
+	}
+	if (!n && !u.dotdot)
+		n = prefix_is_noise(pb, u.start, u.end);
+	if (!n)
+		c->noise = 0;
+	struct prefix_key k = {};
+	if (open_class_of(&k, pb, u.start, u.end) == OPEN_CLS_KEEP)
+		c->keep = 1;
+	c->trunc |= u.trunc;
+	__u32 off = i ? c->len[0] : 0;
+	char *data = ev->raw + sizeof(struct file_op_event);
+	__u32 len = copy_path(&data[off & (PATH_MAX_LEN - 1)], pb, u.start, u.end);
+	if (i)
+		c->len[1] = len;
+	else
+		c->len[0] = len;
+	return 0;
+}
+
+static __always_inline int finish_fop(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid = bpf_get_current_pid_tgid();
+	struct inflight *in = bpf_map_lookup_elem(&inflight, &pid);
+	if (!in)
+		return 0;
+	struct inflight a = *in;
+	bpf_map_delete_elem(&inflight, &pid);
+	__s32 ret = ctx->ret;
+
+	struct fop_ctx c = {
+		.uptr = {a.uptr, a.uptr2},
+		.dfd = {a.dfd, a.dfd2},
+		/* mount's source is a path only for a bind mount ("tmpfs", "/dev/sda1") */
+		.raw = a.syscall == FOP_MOUNT && !(a.mode & MS_BIND_),
+		.noise = 1,
+	};
+	fop_path(&c, 0);
+	fop_path(&c, 1);
+	if (!c.len[0] && !c.len[1])
+		return 0;
+	/*
+	 * The budget: what noise rules cover on every side is dropped; an
+	 * unlink, and any failed change, only counts when a keep entry names
+	 * the file (rm of a build tree is not a record per file).
+	 */
+	if (c.noise && a.syscall != FOP_MOUNT) {
+		count(&stats, STAT_NOISE_DROPPED);
+		return 0;
+	}
+	if ((ret < 0 || a.syscall == FOP_UNLINK) && !c.keep) {
+		count(&stats, STAT_FOP_DROPPED);
+		return 0;
+	}
+	/* a propagation change or a remount (unshare -m makes "/" private)
+	 * puts nothing anywhere */
+	if (a.syscall == FOP_MOUNT && !(a.mode & (MS_BIND_ | MS_MOVE_)) && (a.mode & (MS_REMOUNT_ | MS_PROPAGATION_))) {
+		count(&stats, STAT_FOP_DROPPED);
+		return 0;
+	}
+	__u32 zero = 0;
+	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
+	if (!ev)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file_op_event *e = (struct file_op_event *)ev->raw;
+	fill_hdr(&e->hdr, EV_FILE_OP, t);
+	e->hdr.flags = (a.uptr ? F_PATH_RAW : 0) | (c.trunc ? F_PATH_TRUNCATED : 0);
+	e->ret = ret;
+	e->op = a.syscall;
+	e->path_len = c.len[0];
+	e->path2_len = c.len[1];
+	e->_pad = 0;
+	e->mode = a.mode;
+	e->ino = c.id.ino;
+	e->dev = c.id.dev;
+	e->_pad2 = 0;
+	__u64 size = sizeof(*e) + ((c.len[0] + c.len[1]) & (2 * PATH_MAX_LEN - 1));
+	if (size > sizeof(*ev))
+		return 0;
+	emit(e, size, EV_FILE_OP);
+	return 0;
+}
+
+#define AT_REMOVEDIR_ 0x200
+
+/* x86_64 syscall numbers of the file ops (the object is built for amd64) */
+#define NR_RENAME     82
+#define NR_LINK       86
+#define NR_UNLINK     87
+#define NR_CHMOD      90
+#define NR_FCHMOD     91
+#define NR_MOUNT      165
+#define NR_UNLINKAT   263
+#define NR_RENAMEAT   264
+#define NR_LINKAT     265
+#define NR_FCHMODAT   268
+#define NR_RENAMEAT2  316
+#define NR_MOVE_MOUNT 429
+#define NR_FCHMODAT2  452
+
+/*
+ * The entries of the file-op syscalls, told apart by the syscall number. A
+ * tracepoint program may only attach where the record holds every
+ * argument it reads, so there is one program per argument count, not one
+ * per syscall.
+ */
+static __always_inline int enter_fop(long nr, unsigned long *a)
+{
+	switch (nr) {
+	case NR_LINK:
+		return stash_fop(FOP_LINK, AT_FDCWD_, a[0], AT_FDCWD_, a[1], 0);
+	case NR_LINKAT:
+		return stash_fop(FOP_LINK, (int)a[0], a[1], (int)a[2], a[3], 0);
+	case NR_RENAME:
+		return stash_fop(FOP_RENAME, AT_FDCWD_, a[0], AT_FDCWD_, a[1], 0);
+	case NR_RENAMEAT:
+	case NR_RENAMEAT2:
+		return stash_fop(FOP_RENAME, (int)a[0], a[1], (int)a[2], a[3], 0);
+	case NR_UNLINK:
+		return stash_fop(FOP_UNLINK, AT_FDCWD_, a[0], 0, 0, 0);
+	case NR_UNLINKAT:
+		if (a[2] & AT_REMOVEDIR_)
+			return 0; /* rmdir: an empty directory holds no file */
+		return stash_fop(FOP_UNLINK, (int)a[0], a[1], 0, 0, 0);
+	case NR_CHMOD:
+		return stash_fop(FOP_CHMOD, AT_FDCWD_, a[0], 0, 0, a[1]);
+	case NR_FCHMOD:
+		return stash_fop(FOP_CHMOD, (int)a[0], 0, 0, 0, a[1]);
+	case NR_FCHMODAT:
+	case NR_FCHMODAT2:
+		return stash_fop(FOP_CHMOD, (int)a[0], a[1], 0, 0, a[2]);
+	case NR_MOUNT:
+		return stash_fop(FOP_MOUNT, AT_FDCWD_, a[0], AT_FDCWD_, a[1], a[3]);
+	case NR_MOVE_MOUNT:
+		/* the source is usually open_tree(2)'s fd with an empty path */
+		return stash_fop(FOP_MOUNT, (int)a[0], a[1], (int)a[2], a[3], MS_BIND_);
+	}
+	return 0;
+}
+
+/* unlink */
+SEC("tracepoint/syscalls/sys_enter_unlink")
+int enter_fop1(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long a[4] = {ctx->args[0]};
+	return enter_fop(ctx->id, a);
+}
+
+/* link, rename, chmod, fchmod */
+SEC("tracepoint/syscalls/sys_enter_link")
+int enter_fop2(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long a[4] = {ctx->args[0], ctx->args[1]};
+	return enter_fop(ctx->id, a);
+}
+
+/* unlinkat, fchmodat */
+SEC("tracepoint/syscalls/sys_enter_unlinkat")
+int enter_fop3(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long a[4] = {ctx->args[0], ctx->args[1], ctx->args[2]};
+	return enter_fop(ctx->id, a);
+}
+
+/* linkat, renameat, renameat2, fchmodat2, mount, move_mount */
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int enter_fop4(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long a[4] = {ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3]};
+	return enter_fop(ctx->id, a);
+}
+
+/* One program for the exits of every file-op syscall, as for opens. */
+SEC("tracepoint/syscalls/sys_exit_linkat")
+int exit_fop_any(struct trace_event_raw_sys_exit *ctx) { return finish_fop(ctx); }
 
 /* ---- connect ---- */
 

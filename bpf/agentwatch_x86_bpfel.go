@@ -16,45 +16,52 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AgentwatchMapAllowNet            = "allow_net"
-	AgentwatchMapDenyPaths           = "deny_paths"
-	AgentwatchMapDenyPorts           = "deny_ports"
-	AgentwatchMapDrops               = "drops"
-	AgentwatchMapEvScratch           = "ev_scratch"
-	AgentwatchMapEvents              = "events"
-	AgentwatchMapExecCgroups         = "exec_cgroups"
-	AgentwatchMapExecDirs            = "exec_dirs"
-	AgentwatchMapExecNames           = "exec_names"
-	AgentwatchMapInflight            = "inflight"
-	AgentwatchMapKeepNames           = "keep_names"
-	AgentwatchMapNoiseNameHashes     = "noise_name_hashes"
-	AgentwatchMapNoiseNames          = "noise_names"
-	AgentwatchMapNoisePrefixes       = "noise_prefixes"
-	AgentwatchMapOpenClass           = "open_class"
-	AgentwatchMapPathScratch         = "path_scratch"
-	AgentwatchMapStats               = "stats"
-	AgentwatchMapTracked             = "tracked"
-	AgentwatchProgEnterConnect       = "enter_connect"
-	AgentwatchProgEnterCreat         = "enter_creat"
-	AgentwatchProgEnterOpen          = "enter_open"
-	AgentwatchProgEnterOpenat        = "enter_openat"
-	AgentwatchProgEnterOpenat2       = "enter_openat2"
-	AgentwatchProgExitConnect        = "exit_connect"
-	AgentwatchProgExitCreat          = "exit_creat"
-	AgentwatchProgExitOpen           = "exit_open"
-	AgentwatchProgExitOpenat         = "exit_openat"
-	AgentwatchProgExitOpenat2        = "exit_openat2"
-	AgentwatchProgHandleExec         = "handle_exec"
-	AgentwatchProgHandleExit         = "handle_exit"
-	AgentwatchProgHandleFork         = "handle_fork"
-	AgentwatchVarCfgCgroupMatch      = "cfg_cgroup_match"
-	AgentwatchVarCfgConnectAllowlist = "cfg_connect_allowlist"
-	AgentwatchVarCfgDropFailedOpens  = "cfg_drop_failed_opens"
-	AgentwatchVarCfgDropPathOpens    = "cfg_drop_path_opens"
-	AgentwatchVarCfgEnforce          = "cfg_enforce"
-	AgentwatchVarCfgEnforceKill      = "cfg_enforce_kill"
-	AgentwatchVarCfgMatchAllExecs    = "cfg_match_all_execs"
-	AgentwatchVarCfgMaxArgs          = "cfg_max_args"
+	AgentwatchMapAllowNet             = "allow_net"
+	AgentwatchMapDenyPaths            = "deny_paths"
+	AgentwatchMapDenyPorts            = "deny_ports"
+	AgentwatchMapDenyScratch          = "deny_scratch"
+	AgentwatchMapDrops                = "drops"
+	AgentwatchMapEvScratch            = "ev_scratch"
+	AgentwatchMapEvents               = "events"
+	AgentwatchMapExecCgroups          = "exec_cgroups"
+	AgentwatchMapExecDirs             = "exec_dirs"
+	AgentwatchMapExecNames            = "exec_names"
+	AgentwatchMapInflight             = "inflight"
+	AgentwatchMapKeepNames            = "keep_names"
+	AgentwatchMapNoiseNameHashes      = "noise_name_hashes"
+	AgentwatchMapNoiseNames           = "noise_names"
+	AgentwatchMapNoisePrefixes        = "noise_prefixes"
+	AgentwatchMapOpenClass            = "open_class"
+	AgentwatchMapPathScratch          = "path_scratch"
+	AgentwatchMapSensitiveIds         = "sensitive_ids"
+	AgentwatchMapStats                = "stats"
+	AgentwatchMapTracked              = "tracked"
+	AgentwatchProgEnterConnect        = "enter_connect"
+	AgentwatchProgEnterCreat          = "enter_creat"
+	AgentwatchProgEnterFop1           = "enter_fop1"
+	AgentwatchProgEnterFop2           = "enter_fop2"
+	AgentwatchProgEnterFop3           = "enter_fop3"
+	AgentwatchProgEnterFop4           = "enter_fop4"
+	AgentwatchProgEnterOpen           = "enter_open"
+	AgentwatchProgEnterOpenByHandleAt = "enter_open_by_handle_at"
+	AgentwatchProgEnterOpenat         = "enter_openat"
+	AgentwatchProgEnterOpenat2        = "enter_openat2"
+	AgentwatchProgExitConnect         = "exit_connect"
+	AgentwatchProgExitFopAny          = "exit_fop_any"
+	AgentwatchProgExitOpenAny         = "exit_open_any"
+	AgentwatchProgHandleExec          = "handle_exec"
+	AgentwatchProgHandleExit          = "handle_exit"
+	AgentwatchProgHandleFork          = "handle_fork"
+	AgentwatchProgIouringComplete     = "iouring_complete"
+	AgentwatchVarCfgCgroupMatch       = "cfg_cgroup_match"
+	AgentwatchVarCfgConnectAllowlist  = "cfg_connect_allowlist"
+	AgentwatchVarCfgDropFailedOpens   = "cfg_drop_failed_opens"
+	AgentwatchVarCfgDropPathOpens     = "cfg_drop_path_opens"
+	AgentwatchVarCfgEnforce           = "cfg_enforce"
+	AgentwatchVarCfgEnforceKill       = "cfg_enforce_kill"
+	AgentwatchVarCfgIdentity          = "cfg_identity"
+	AgentwatchVarCfgMatchAllExecs     = "cfg_match_all_execs"
+	AgentwatchVarCfgMaxArgs           = "cfg_max_args"
 )
 
 // LoadAgentwatch returns the embedded CollectionSpec for Agentwatch.
@@ -99,19 +106,23 @@ type AgentwatchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AgentwatchProgramSpecs struct {
-	EnterConnect *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterCreat   *ebpf.ProgramSpec `ebpf:"enter_creat"`
-	EnterOpen    *ebpf.ProgramSpec `ebpf:"enter_open"`
-	EnterOpenat  *ebpf.ProgramSpec `ebpf:"enter_openat"`
-	EnterOpenat2 *ebpf.ProgramSpec `ebpf:"enter_openat2"`
-	ExitConnect  *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitCreat    *ebpf.ProgramSpec `ebpf:"exit_creat"`
-	ExitOpen     *ebpf.ProgramSpec `ebpf:"exit_open"`
-	ExitOpenat   *ebpf.ProgramSpec `ebpf:"exit_openat"`
-	ExitOpenat2  *ebpf.ProgramSpec `ebpf:"exit_openat2"`
-	HandleExec   *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExit   *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork   *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	EnterConnect        *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterCreat          *ebpf.ProgramSpec `ebpf:"enter_creat"`
+	EnterFop1           *ebpf.ProgramSpec `ebpf:"enter_fop1"`
+	EnterFop2           *ebpf.ProgramSpec `ebpf:"enter_fop2"`
+	EnterFop3           *ebpf.ProgramSpec `ebpf:"enter_fop3"`
+	EnterFop4           *ebpf.ProgramSpec `ebpf:"enter_fop4"`
+	EnterOpen           *ebpf.ProgramSpec `ebpf:"enter_open"`
+	EnterOpenByHandleAt *ebpf.ProgramSpec `ebpf:"enter_open_by_handle_at"`
+	EnterOpenat         *ebpf.ProgramSpec `ebpf:"enter_openat"`
+	EnterOpenat2        *ebpf.ProgramSpec `ebpf:"enter_openat2"`
+	ExitConnect         *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFopAny          *ebpf.ProgramSpec `ebpf:"exit_fop_any"`
+	ExitOpenAny         *ebpf.ProgramSpec `ebpf:"exit_open_any"`
+	HandleExec          *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExit          *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork          *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	IouringComplete     *ebpf.ProgramSpec `ebpf:"iouring_complete"`
 }
 
 // AgentwatchMapSpecs contains maps before they are loaded into the kernel.
@@ -121,6 +132,7 @@ type AgentwatchMapSpecs struct {
 	AllowNet        *ebpf.MapSpec `ebpf:"allow_net"`
 	DenyPaths       *ebpf.MapSpec `ebpf:"deny_paths"`
 	DenyPorts       *ebpf.MapSpec `ebpf:"deny_ports"`
+	DenyScratch     *ebpf.MapSpec `ebpf:"deny_scratch"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -134,6 +146,7 @@ type AgentwatchMapSpecs struct {
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -148,6 +161,7 @@ type AgentwatchVariableSpecs struct {
 	CfgDropPathOpens    *ebpf.VariableSpec `ebpf:"cfg_drop_path_opens"`
 	CfgEnforce          *ebpf.VariableSpec `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.VariableSpec `ebpf:"cfg_enforce_kill"`
+	CfgIdentity         *ebpf.VariableSpec `ebpf:"cfg_identity"`
 	CfgMatchAllExecs    *ebpf.VariableSpec `ebpf:"cfg_match_all_execs"`
 	CfgMaxArgs          *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 }
@@ -175,6 +189,7 @@ type AgentwatchMaps struct {
 	AllowNet        *ebpf.Map `ebpf:"allow_net"`
 	DenyPaths       *ebpf.Map `ebpf:"deny_paths"`
 	DenyPorts       *ebpf.Map `ebpf:"deny_ports"`
+	DenyScratch     *ebpf.Map `ebpf:"deny_scratch"`
 	Drops           *ebpf.Map `ebpf:"drops"`
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -188,6 +203,7 @@ type AgentwatchMaps struct {
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
 }
@@ -197,6 +213,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.AllowNet,
 		m.DenyPaths,
 		m.DenyPorts,
+		m.DenyScratch,
 		m.Drops,
 		m.EvScratch,
 		m.Events,
@@ -210,6 +227,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.NoisePrefixes,
 		m.OpenClass,
 		m.PathScratch,
+		m.SensitiveIds,
 		m.Stats,
 		m.Tracked,
 	)
@@ -225,6 +243,7 @@ type AgentwatchVariables struct {
 	CfgDropPathOpens    *ebpf.Variable `ebpf:"cfg_drop_path_opens"`
 	CfgEnforce          *ebpf.Variable `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.Variable `ebpf:"cfg_enforce_kill"`
+	CfgIdentity         *ebpf.Variable `ebpf:"cfg_identity"`
 	CfgMatchAllExecs    *ebpf.Variable `ebpf:"cfg_match_all_execs"`
 	CfgMaxArgs          *ebpf.Variable `ebpf:"cfg_max_args"`
 }
@@ -233,36 +252,44 @@ type AgentwatchVariables struct {
 //
 // It can be passed to LoadAgentwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AgentwatchPrograms struct {
-	EnterConnect *ebpf.Program `ebpf:"enter_connect"`
-	EnterCreat   *ebpf.Program `ebpf:"enter_creat"`
-	EnterOpen    *ebpf.Program `ebpf:"enter_open"`
-	EnterOpenat  *ebpf.Program `ebpf:"enter_openat"`
-	EnterOpenat2 *ebpf.Program `ebpf:"enter_openat2"`
-	ExitConnect  *ebpf.Program `ebpf:"exit_connect"`
-	ExitCreat    *ebpf.Program `ebpf:"exit_creat"`
-	ExitOpen     *ebpf.Program `ebpf:"exit_open"`
-	ExitOpenat   *ebpf.Program `ebpf:"exit_openat"`
-	ExitOpenat2  *ebpf.Program `ebpf:"exit_openat2"`
-	HandleExec   *ebpf.Program `ebpf:"handle_exec"`
-	HandleExit   *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork   *ebpf.Program `ebpf:"handle_fork"`
+	EnterConnect        *ebpf.Program `ebpf:"enter_connect"`
+	EnterCreat          *ebpf.Program `ebpf:"enter_creat"`
+	EnterFop1           *ebpf.Program `ebpf:"enter_fop1"`
+	EnterFop2           *ebpf.Program `ebpf:"enter_fop2"`
+	EnterFop3           *ebpf.Program `ebpf:"enter_fop3"`
+	EnterFop4           *ebpf.Program `ebpf:"enter_fop4"`
+	EnterOpen           *ebpf.Program `ebpf:"enter_open"`
+	EnterOpenByHandleAt *ebpf.Program `ebpf:"enter_open_by_handle_at"`
+	EnterOpenat         *ebpf.Program `ebpf:"enter_openat"`
+	EnterOpenat2        *ebpf.Program `ebpf:"enter_openat2"`
+	ExitConnect         *ebpf.Program `ebpf:"exit_connect"`
+	ExitFopAny          *ebpf.Program `ebpf:"exit_fop_any"`
+	ExitOpenAny         *ebpf.Program `ebpf:"exit_open_any"`
+	HandleExec          *ebpf.Program `ebpf:"handle_exec"`
+	HandleExit          *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork          *ebpf.Program `ebpf:"handle_fork"`
+	IouringComplete     *ebpf.Program `ebpf:"iouring_complete"`
 }
 
 func (p *AgentwatchPrograms) Close() error {
 	return _AgentwatchClose(
 		p.EnterConnect,
 		p.EnterCreat,
+		p.EnterFop1,
+		p.EnterFop2,
+		p.EnterFop3,
+		p.EnterFop4,
 		p.EnterOpen,
+		p.EnterOpenByHandleAt,
 		p.EnterOpenat,
 		p.EnterOpenat2,
 		p.ExitConnect,
-		p.ExitCreat,
-		p.ExitOpen,
-		p.ExitOpenat,
-		p.ExitOpenat2,
+		p.ExitFopAny,
+		p.ExitOpenAny,
 		p.HandleExec,
 		p.HandleExit,
 		p.HandleFork,
+		p.IouringComplete,
 	)
 }
 

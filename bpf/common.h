@@ -105,6 +105,7 @@ enum stat_idx {
 	STAT_NOISE_FILE = 3,     /* opens of an exact noise file (noise.files) */
 	STAT_FAILED_DROPPED = 4, /* failed opens of paths no keep entry names */
 	STAT_OPATH_DROPPED = 5,  /* O_PATH opens of paths no keep entry names */
+	STAT_FOP_DROPPED = 6,    /* unlinks and failed file changes no keep entry names */
 	STAT_MAX = 8,
 };
 
@@ -118,7 +119,9 @@ struct {
 /* Syscall arguments stashed at entry, consumed at exit. */
 struct inflight {
 	__u64 uptr;
+	__u64 uptr2; /* file ops: the second path */
 	__s32 dfd;
+	__s32 dfd2;
 	__u32 flags;
 	__u32 mode;
 	__u16 syscall;
@@ -204,7 +207,13 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 	struct dentry *parent = BPF_CORE_READ(d, d_parent);
 	struct dentry *mnt_root = BPF_CORE_READ(m, mnt.mnt_root);
 
-	if (d == mnt_root || d == parent) {
+	/*
+	 * A dentry that is its own parent but not its mount's root has no
+	 * place in any tree: a memfd's or another pseudo file's, or one a
+	 * handle reached disconnected. Its name is all there is to report.
+	 */
+	int pseudo = d == parent && d != mnt_root;
+	if (!pseudo && (d == mnt_root || d == parent)) {
 		struct mount *mp = BPF_CORE_READ(m, mnt_parent);
 		if (mp == m || d != mnt_root)
 			return 1; /* reached the root of this namespace */
@@ -241,6 +250,8 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 		if (bpf_map_lookup_elem(&noise_names, &k))
 			c->noise = 1;
 	}
+	if (pseudo)
+		return 1;
 	c->d = parent;
 	return 0;
 }
@@ -404,6 +415,117 @@ static __always_inline struct file *fd_file(struct task_struct *t, int fd)
 	struct file **arr = BPF_CORE_READ(fdt, fd);
 	bpf_probe_read_kernel(&f, sizeof(f), &arr[fd]);
 	return f;
+}
+
+/* ---- identity: what a file is, whatever it is called ---- */
+
+struct file_id {
+	__u64 ino;
+	__u32 dev; /* s_dev, kernel encoding (major << 20 | minor) */
+	__u32 _pad;
+};
+
+/*
+ * The sensitive files by identity, filled by the receiver from the
+ * sensitive globs (and from what sessions create, rename or link into
+ * place): a hard link, a rename, a bind mount, another mount namespace, a
+ * handle or /proc/<pid>/root reach the same inode under another path.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384); /* overridden from config at load */
+	__type(key, struct file_id);
+	__type(value, __u8);
+} sensitive_ids SEC(".maps");
+
+const volatile __u8 cfg_identity = 1; /* 0: path-only (the identity benchmark's baseline) */
+
+static __always_inline void inode_id(struct inode *ino, struct file_id *id)
+{
+	id->ino = BPF_CORE_READ(ino, i_ino);
+	id->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	id->_pad = 0;
+}
+
+static __always_inline int id_sensitive(struct file_id *id)
+{
+	return cfg_identity && bpf_map_lookup_elem(&sensitive_ids, id) != NULL;
+}
+
+#define PROC_SUPER_MAGIC_ 0x9fa0
+
+/*
+ * An open of /proc/<pid>/environ or mem (also under task/<tid>/) of a
+ * process other than the caller: its secrets or its memory. Returns the
+ * pid, 0 otherwise. /proc/self and the rest of /proc stay noise.
+ */
+static __always_inline __u32 proc_other(struct file *f)
+{
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (BPF_CORE_READ(ino, i_sb, s_magic) != PROC_SUPER_MAGIC_)
+		return 0;
+	char name[8] = {};
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(f, f_path.dentry, d_name.name));
+	int environ = name[0] == 'e' && name[1] == 'n' && name[2] == 'v' && name[3] == 'i' &&
+		      name[4] == 'r' && name[5] == 'o' && name[6] == 'n' && name[7] == 0;
+	int mem = name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 0;
+	if (!environ && !mem)
+		return 0;
+	struct proc_inode *pi = container_of(ino, struct proc_inode, vfs_inode);
+	struct pid *pid = BPF_CORE_READ(pi, pid);
+	if (!pid)
+		return 0; /* /proc/sys/.../mem-like names have no task */
+	__u32 nr = BPF_CORE_READ(pid, numbers[0].nr);
+	__u64 self = bpf_get_current_pid_tgid();
+	if (!nr || nr == (__u32)(self >> 32) || nr == (__u32)self)
+		return 0;
+	return nr;
+}
+
+/* ---- the caller's path strings ---- */
+
+struct upath {
+	__u32 start, end; /* the absolute path in path_scratch */
+	__u32 base_at, base_len; /* its last segment: offset in path_scratch, length */
+	__u8 trunc, noise, dotdot;
+};
+
+/*
+ * Reads the caller's string at uptr into path_scratch and makes it absolute
+ * against the cwd (AT_FDCWD) or dirfd, as the kernel would resolve it:
+ * [start, end) is "<base walk>/<string>" or the string itself if absolute.
+ * With raw, a relative string stays as given (mount's "tmpfs"). Scans the
+ * string for noise directory names and "..". Returns 0, or -1 when there
+ * is no string.
+ */
+static __always_inline int user_path(struct task_struct *t, __u64 uptr, int dfd, int raw, struct path_buf *pb, struct upath *u)
+{
+	long n = bpf_probe_read_user_str(&pb->buf[RAW_AT], PATH_MAX_LEN - 1, (void *)uptr);
+	if (n <= 1)
+		return -1;
+	u->end = RAW_AT + n - 1; /* excludes the NUL */
+	if (pb->buf[RAW_AT] == '/' || raw) {
+		u->start = RAW_AT;
+	} else {
+		struct path base = {};
+		if (dfd == AT_FDCWD_) {
+			base = BPF_CORE_READ(t, fs, pwd);
+		} else {
+			struct file *df = fd_file(t, dfd);
+			if (!df)
+				return -1;
+			base = BPF_CORE_READ(df, f_path);
+		}
+		u->start = walk_path(&base, &u->trunc, &u->noise);
+		pb->buf[PATH_END] = '/';
+	}
+	struct scan_ctx sc = {.h = FNV_OFFSET, .len = n - 1};
+	bpf_loop(PATH_MAX_LEN, scan_step, &sc, 0);
+	u->noise |= sc.noise;
+	u->base_at = RAW_AT + sc.last;
+	u->base_len = sc.len > sc.last ? sc.len - sc.last : 0;
+	u->dotdot = sc.dotdot;
+	return 0;
 }
 
 /* ---- membership ---- */

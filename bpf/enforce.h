@@ -66,23 +66,33 @@ struct {
 /* Rule id of "outside allow_connect"; the receiver uses the same number. */
 #define RULE_ALLOW_CONNECT 0xffffffff
 
+/* The deny_paths key is built here, not on the stack: 260 bytes would not
+ * fit beside an open program's own frame and its path walk's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct deny_key);
+} deny_scratch SEC(".maps");
+
 /*
  * Rule id for path_scratch[start, end), or -1. Writes the NUL at end, so
  * callers must be done with the bytes past the path.
  */
 static __always_inline long deny_open_rule(struct path_buf *pb, __u32 start, __u32 end)
 {
-	struct deny_key k = {};
-	if (end < start || end > PATH_END)
+	__u32 zero = 0;
+	struct deny_key *k = bpf_map_lookup_elem(&deny_scratch, &zero);
+	if (!k || end < start || end > PATH_END)
 		return -1;
 	__u32 len = end - start;
 	if (len >= DENY_KEY_LEN)
 		return -1; /* longer than any rule; the receiver rejects longer rules */
 	pb->buf[end & PATH_MASK] = 0;
 	/* bytes past the NUL are ignored: the lookup compares prefixlen bits */
-	bpf_probe_read_kernel(k.data, DENY_KEY_LEN, &pb->buf[start & PATH_MASK]);
-	k.prefixlen = (len + 1) * 8;
-	__u32 *rule = bpf_map_lookup_elem(&deny_paths, &k);
+	bpf_probe_read_kernel(k->data, DENY_KEY_LEN, &pb->buf[start & PATH_MASK]);
+	k->prefixlen = (len + 1) * 8;
+	__u32 *rule = bpf_map_lookup_elem(&deny_paths, k);
 	return rule ? (long)*rule : -1;
 }
 

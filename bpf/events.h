@@ -8,7 +8,7 @@
 #ifndef AGENTWATCH_EVENTS_H
 #define AGENTWATCH_EVENTS_H
 
-#define EVENT_VERSION 2
+#define EVENT_VERSION 3
 
 enum event_kind {
 	EV_EXEC = 1,
@@ -17,7 +17,7 @@ enum event_kind {
 	EV_OPEN = 4,
 	EV_CONNECT = 5,
 	EV_ENFORCE = 6, /* enforce.h: an open or connect denied, killed, or (monitor) audited */
-	/* 7 is free */
+	EV_FILE_OP = 7, /* a link, rename, unlink, chmod or mount by a session process */
 	EV_DNS = 8, /* intent.bpf.c: a DNS message sent or received */
 	EV_TLS = 9, /* intent.bpf.c: a chunk of TLS plaintext */
 	EV_KIND_MAX = 16, /* array size for per-kind counters */
@@ -30,6 +30,9 @@ enum event_kind {
 #define F_PATH_TRUNCATED   (1 << 3) /* file path, exe path or cwd was cut */
 #define F_PATH_RAW         (1 << 4) /* open path is the caller's string, not resolved by the kernel */
 #define F_PATH_DOTDOT      (1 << 5) /* raw path had a ".." segment: not noise-filtered in kernel */
+#define F_EXE_UNLINKED     (1 << 6) /* exec: the image has no name on disk (memfd, deleted file) */
+#define F_ID_SENSITIVE     (1 << 7) /* open: the file's (dev, ino) is in sensitive_ids */
+#define F_PROC_OTHER       (1 << 8) /* open: /proc/<pid>/environ or mem of another process */
 
 struct event_hdr {
 	__u8 kind;
@@ -47,9 +50,11 @@ struct exec_event {
 	__u32 ppid;
 	__u32 uid;
 	__u32 euid;
-	__u16 home_len; /* HOME= of the new image's environment, 0 when unset */
-	__u16 _pad;
+	__u16 home_len;  /* HOME= of the new image's environment, 0 when unset */
+	__u16 args_tail; /* argv was cut: its last args_tail bytes are argv's end */
 	__u64 pstart;
+	__u64 stdin_pipe;  /* pipefs inode of fd 0, 0 when fd 0 is no pipe */
+	__u64 stdout_pipe; /* pipefs inode of fd 1 */
 	__u16 exe_len;
 	__u16 filename_len;
 	__u16 args_len;
@@ -77,6 +82,9 @@ struct open_event {
 	__u32 mode;
 	__u16 path_len;
 	__u16 syscall; /* enum open_syscall */
+	__u64 ino;     /* the file opened; 0 when the open failed */
+	__u32 dev;     /* its superblock's s_dev (kernel encoding) */
+	__u32 target;  /* F_PROC_OTHER: the pid whose environ/mem it is */
 	/* then: path */
 };
 
@@ -86,6 +94,37 @@ enum open_syscall {
 	SYS_OPEN = 3,
 	SYS_CREAT = 4,
 	SYS_LSM_FILE_OPEN = 5, /* lsm.bpf.c: seen by lsm/file_open, ret is the verdict */
+	SYS_OPEN_BY_HANDLE = 6,
+	SYS_IO_URING = 7, /* io_uring IORING_OP_OPENAT/OPENAT2, at its completion */
+};
+
+/* file_op_event.op */
+enum file_op {
+	FOP_LINK = 1,
+	FOP_RENAME = 2,
+	FOP_UNLINK = 3,
+	FOP_CHMOD = 4,
+	FOP_MOUNT = 5, /* mount(2), move_mount(2) */
+};
+
+/*
+ * A change of a file by a session process. path is the file changed (the
+ * source of a link, rename or mount), path2 the name it gets (link,
+ * rename) or the mount point. Paths are the caller's strings made absolute
+ * against its cwd or dirfd (F_PATH_RAW), or resolved from an fd.
+ */
+struct file_op_event {
+	struct event_hdr hdr;
+	__s32 ret;
+	__u16 op;        /* enum file_op */
+	__u16 path_len;
+	__u16 path2_len;
+	__u16 _pad;
+	__u32 mode;      /* chmod: the mode; mount: MS_* flags */
+	__u64 ino;       /* when the kernel had the file (fchmod): its identity */
+	__u32 dev;
+	__u32 _pad2;
+	/* then: path, path2 */
 };
 
 struct connect_event {

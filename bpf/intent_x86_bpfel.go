@@ -28,6 +28,7 @@ const (
 	IntentMapNoisePrefixes     = "noise_prefixes"
 	IntentMapOpenClass         = "open_class"
 	IntentMapPathScratch       = "path_scratch"
+	IntentMapSensitiveIds      = "sensitive_ids"
 	IntentMapStats             = "stats"
 	IntentMapTlsFires          = "tls_fires"
 	IntentMapTlsInflight       = "tls_inflight"
@@ -50,6 +51,7 @@ const (
 	IntentProgSslWriteEnter    = "ssl_write_enter"
 	IntentProgSslWriteExEnter  = "ssl_write_ex_enter"
 	IntentVarCfgDnsPorts       = "cfg_dns_ports"
+	IntentVarCfgIdentity       = "cfg_identity"
 	IntentVarCfgMaxArgs        = "cfg_max_args"
 	IntentVarCfgTlsMax         = "cfg_tls_max"
 )
@@ -131,6 +133,7 @@ type IntentMapSpecs struct {
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TlsFires        *ebpf.MapSpec `ebpf:"tls_fires"`
 	TlsInflight     *ebpf.MapSpec `ebpf:"tls_inflight"`
@@ -142,6 +145,7 @@ type IntentMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type IntentVariableSpecs struct {
 	CfgDnsPorts *ebpf.VariableSpec `ebpf:"cfg_dns_ports"`
+	CfgIdentity *ebpf.VariableSpec `ebpf:"cfg_identity"`
 	CfgMaxArgs  *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 	CfgTlsMax   *ebpf.VariableSpec `ebpf:"cfg_tls_max"`
 }
@@ -178,6 +182,7 @@ type IntentMaps struct {
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TlsFires        *ebpf.Map `ebpf:"tls_fires"`
 	TlsInflight     *ebpf.Map `ebpf:"tls_inflight"`
@@ -198,6 +203,7 @@ func (m *IntentMaps) Close() error {
 		m.NoisePrefixes,
 		m.OpenClass,
 		m.PathScratch,
+		m.SensitiveIds,
 		m.Stats,
 		m.TlsFires,
 		m.TlsInflight,
@@ -210,6 +216,7 @@ func (m *IntentMaps) Close() error {
 // It can be passed to LoadIntentObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IntentVariables struct {
 	CfgDnsPorts *ebpf.Variable `ebpf:"cfg_dns_ports"`
+	CfgIdentity *ebpf.Variable `ebpf:"cfg_identity"`
 	CfgMaxArgs  *ebpf.Variable `ebpf:"cfg_max_args"`
 	CfgTlsMax   *ebpf.Variable `ebpf:"cfg_tls_max"`
 }

@@ -83,6 +83,15 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	__u32 start = walk_abs(&fp, pb, &trunc, &noise);
 	__u32 end = PATH_END;
 
+	struct file_id id = {};
+	inode_id(BPF_CORE_READ(file, f_inode), &id);
+	__u16 flags = trunc ? F_PATH_TRUNCATED : 0;
+	__u32 target = 0;
+	if (id_sensitive(&id))
+		flags |= F_ID_SENSITIVE;
+	else if ((target = proc_other(file)))
+		flags |= F_PROC_OTHER;
+
 	int verdict = 0;
 	if (cfg_enforce != ENF_OFF && !trunc) {
 		long rule = deny_open_rule(pb, start, end);
@@ -92,8 +101,10 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 			emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, end);
 		}
 	}
-	/* a denied open is reported even under a noise prefix */
-	if (!verdict && (noise || prefix_is_noise(pb, start, end))) {
+	/* a denied open, and a file known by what it is, are reported even
+	 * under a noise prefix */
+	int known = verdict || (flags & (F_ID_SENSITIVE | F_PROC_OTHER));
+	if (!known && (noise || prefix_is_noise(pb, start, end))) {
 		count(&stats, STAT_NOISE_DROPPED);
 		return 0;
 	}
@@ -102,7 +113,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	/* The loader's and libc's fixed reads, as on the tracepoint backend.
 	 * Failed and O_PATH opens never reach this hook. */
 	struct prefix_key k = {};
-	if (!verdict && open_reads_only(oflags) && open_class_of(&k, pb, start, end) == OPEN_CLS_NOISE) {
+	if (!known && open_reads_only(oflags) && open_class_of(&k, pb, start, end) == OPEN_CLS_NOISE) {
 		count(&stats, STAT_NOISE_FILE);
 		return 0;
 	}
@@ -110,11 +121,14 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	struct open_event *e = (struct open_event *)ev->raw;
 	char *data = ev->raw + sizeof(*e);
 	fill_hdr(&e->hdr, EV_OPEN, t);
-	e->hdr.flags = trunc ? F_PATH_TRUNCATED : 0;
+	e->hdr.flags = flags;
 	e->ret = verdict;
 	e->open_flags = oflags;
 	e->mode = omode;
 	e->syscall = SYS_LSM_FILE_OPEN;
+	e->ino = id.ino;
+	e->dev = id.dev;
+	e->target = target;
 	__u32 len = copy_path(data, pb, start, end);
 	e->path_len = len;
 	emit(e, sizeof(*e) + len, EV_OPEN);

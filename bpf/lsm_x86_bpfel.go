@@ -19,6 +19,7 @@ const (
 	LSMMapAllowNet            = "allow_net"
 	LSMMapDenyPaths           = "deny_paths"
 	LSMMapDenyPorts           = "deny_ports"
+	LSMMapDenyScratch         = "deny_scratch"
 	LSMMapDrops               = "drops"
 	LSMMapEvScratch           = "ev_scratch"
 	LSMMapEvents              = "events"
@@ -28,6 +29,7 @@ const (
 	LSMMapNoisePrefixes       = "noise_prefixes"
 	LSMMapOpenClass           = "open_class"
 	LSMMapPathScratch         = "path_scratch"
+	LSMMapSensitiveIds        = "sensitive_ids"
 	LSMMapStats               = "stats"
 	LSMMapTracked             = "tracked"
 	LSMProgLsmFileOpen        = "lsm_file_open"
@@ -35,6 +37,7 @@ const (
 	LSMVarCfgConnectAllowlist = "cfg_connect_allowlist"
 	LSMVarCfgEnforce          = "cfg_enforce"
 	LSMVarCfgEnforceKill      = "cfg_enforce_kill"
+	LSMVarCfgIdentity         = "cfg_identity"
 	LSMVarCfgMaxArgs          = "cfg_max_args"
 )
 
@@ -91,6 +94,7 @@ type LSMMapSpecs struct {
 	AllowNet        *ebpf.MapSpec `ebpf:"allow_net"`
 	DenyPaths       *ebpf.MapSpec `ebpf:"deny_paths"`
 	DenyPorts       *ebpf.MapSpec `ebpf:"deny_ports"`
+	DenyScratch     *ebpf.MapSpec `ebpf:"deny_scratch"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -100,6 +104,7 @@ type LSMMapSpecs struct {
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -111,6 +116,7 @@ type LSMVariableSpecs struct {
 	CfgConnectAllowlist *ebpf.VariableSpec `ebpf:"cfg_connect_allowlist"`
 	CfgEnforce          *ebpf.VariableSpec `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.VariableSpec `ebpf:"cfg_enforce_kill"`
+	CfgIdentity         *ebpf.VariableSpec `ebpf:"cfg_identity"`
 	CfgMaxArgs          *ebpf.VariableSpec `ebpf:"cfg_max_args"`
 }
 
@@ -137,6 +143,7 @@ type LSMMaps struct {
 	AllowNet        *ebpf.Map `ebpf:"allow_net"`
 	DenyPaths       *ebpf.Map `ebpf:"deny_paths"`
 	DenyPorts       *ebpf.Map `ebpf:"deny_ports"`
+	DenyScratch     *ebpf.Map `ebpf:"deny_scratch"`
 	Drops           *ebpf.Map `ebpf:"drops"`
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -146,6 +153,7 @@ type LSMMaps struct {
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
+	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
 }
@@ -155,6 +163,7 @@ func (m *LSMMaps) Close() error {
 		m.AllowNet,
 		m.DenyPaths,
 		m.DenyPorts,
+		m.DenyScratch,
 		m.Drops,
 		m.EvScratch,
 		m.Events,
@@ -164,6 +173,7 @@ func (m *LSMMaps) Close() error {
 		m.NoisePrefixes,
 		m.OpenClass,
 		m.PathScratch,
+		m.SensitiveIds,
 		m.Stats,
 		m.Tracked,
 	)
@@ -176,6 +186,7 @@ type LSMVariables struct {
 	CfgConnectAllowlist *ebpf.Variable `ebpf:"cfg_connect_allowlist"`
 	CfgEnforce          *ebpf.Variable `ebpf:"cfg_enforce"`
 	CfgEnforceKill      *ebpf.Variable `ebpf:"cfg_enforce_kill"`
+	CfgIdentity         *ebpf.Variable `ebpf:"cfg_identity"`
 	CfgMaxArgs          *ebpf.Variable `ebpf:"cfg_max_args"`
 }
 

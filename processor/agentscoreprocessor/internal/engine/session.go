@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"strings"
+
+	"github.com/agentwatch/agentwatch/processor/agentscoreprocessor/internal/policy"
 )
 
 // Per-session caps. Together with Settings.MaxSessions they bound the memory
@@ -14,20 +17,38 @@ const (
 	maxSpans    = 512 // process spans with a pending rollup; exported spans remove entries
 	ringSize    = 16  // timestamps kept per chain step kind
 	pathRing    = 16  // fresh downloads and chmod +x targets kept
+	maxPipes    = 256 // pipe inode → flow, per direction
+	createdRing = 64  // files the session created (O_CREAT), kept as hashes
 )
 
 type procInfo struct {
 	uid    int64
 	hasUID bool
-	homes  uint16 // index into session.homes; 0: none known
-	cwd    string
+	// transfer: the image is a loader running a transfer tool, so its
+	// write opens (whose executable is the loader) are downloads.
+	transfer bool
+	homes    uint16 // index into session.homes; 0: none known
+	cwd      string
 }
 
 // maxHomePairs bounds the distinct (HOME, passwd home) pairs a session
 // remembers; a session has one or two, more means garbage.
 const maxHomePairs = 64
 
+// procSteps are the latest sensitive read and egress of one process, for
+// the chain inside it.
 type procSteps struct{ read, egress int64 }
+
+// flowSteps are the same for one flow (a pipeline), plus its latest
+// encoder or archiver run.
+type flowSteps struct {
+	procSteps
+	encode int64
+}
+
+func (f *flowSteps) merge(o flowSteps) {
+	f.read, f.egress, f.encode = max(f.read, o.read), max(f.egress, o.egress), max(f.encode, o.encode)
+}
 
 type destKey struct {
 	name string
@@ -56,9 +77,20 @@ type session struct {
 
 	reads, stages, egress tsRing
 	// procSteps: per process, its latest sensitive read and egress, for
-	// the chain inside one process (procChain).
+	// the chain inside one process (procStep); processes in a flow keep
+	// theirs in flowSteps.
 	procSteps         map[int64]procSteps
 	downloads, chmods pathRingBuf
+	created           hashRing
+
+	// Flows: processes joined by pipes. writers and readers map a pipe
+	// inode to the flow of the processes that have it as stdout or stdin;
+	// pidFlow the flow of each process that has one; flowSteps the chain
+	// steps of each flow. Allocated at the first exec with a pipe.
+	writers, readers map[int64]pipeEnd
+	pidFlow          map[int64]uint32
+	flowSteps        map[uint32]flowSteps
+	nextFlow         uint32
 
 	spans map[SpanKey]Rollup
 	total Rollup
@@ -83,7 +115,9 @@ func (s *session) learn(ev *Event, t int64) {
 			clear(s.procs) // only events lacking uid/cwd lose their fallback
 		}
 		s.procs[ev.PID] = procInfo{uid: ev.UID, hasUID: ev.HasUID, cwd: s.intern(ev.Cwd),
-			homes: s.homeIndex(ev.EnvHome, ev.UserHome)}
+			homes:    s.homeIndex(ev.EnvHome, ev.UserHome),
+			transfer: ev.Program != "" && policy.IsTransferTool(policy.ExecPath(ev.Exe, ev.Program))}
+		s.joinFlow(ev.PID, ev.StdinPipe, ev.StdoutPipe)
 	}
 	if !ev.HasUID && ev.Cwd == "" {
 		return
@@ -221,6 +255,176 @@ func (r *pathRingBuf) hasAtOrAfter(p string, t int64) bool {
 		}
 	}
 	return false
+}
+
+// carryFresh keeps a fresh file fresh under the name a rename or link
+// gives it: curl -o x.part && mv x.part x && chmod +x x.
+func (s *session) carryFresh(src, canon, dst string, t int64) {
+	for _, p := range [2]string{src, canon} {
+		if p == "" {
+			continue
+		}
+		if s.downloads.hasAtOrBefore(p, t) {
+			s.downloads.add(dst, t)
+		}
+		if s.created.hasAtOrBefore(p, t) {
+			s.created.add(dst, t)
+		}
+	}
+}
+
+var pathSeed = maphash.MakeSeed()
+
+// hashRing keeps the last createdRing paths as 64-bit hashes with their
+// timestamps: files the session created are common, so remembering them
+// must not copy a string each time.
+type hashRing struct {
+	h   [createdRing]uint64
+	t   [createdRing]int64
+	n   int
+	pos int
+}
+
+func (r *hashRing) add(p string, t int64) {
+	r.h[r.pos], r.t[r.pos] = maphash.String(pathSeed, p), t
+	r.pos = (r.pos + 1) % createdRing
+	if r.n < createdRing {
+		r.n++
+	}
+}
+
+func (r *hashRing) hasAtOrBefore(p string, t int64) bool {
+	h := maphash.String(pathSeed, p)
+	for i := 0; i < r.n; i++ {
+		if r.h[i] == h && r.t[i] <= t {
+			return true
+		}
+	}
+	return false
+}
+
+// pipeEnd is the flow of the processes at one end of a pipe, and the flow
+// of an earlier process at that end that is not (yet) part of it: two
+// writers of one pipe ({ a; b; } | c) are one flow only once a reader
+// joins them, since processes that merely share a stdout (the commands of
+// one shell writing to the agent) are not a pipeline.
+type pipeEnd struct{ flow, prev uint32 }
+
+// joinFlow puts an exec'ing process into the flow of its pipes: the flow of
+// the processes writing its stdin pipe if known, else that of the processes
+// reading its stdout pipe, else a new one; both pipes are registered. A
+// pipeline's processes exec in any order, so every flow the process links
+// becomes one: the middle of a | b | c arriving last joins both sides, a
+// reader arriving after two writers joins them both. A process without
+// pipes leaves any flow it had.
+func (s *session) joinFlow(pid, stdin, stdout int64) {
+	if stdin == 0 && stdout == 0 {
+		if s.pidFlow != nil {
+			delete(s.pidFlow, pid)
+		}
+		return
+	}
+	if s.pidFlow == nil {
+		s.writers, s.readers = map[int64]pipeEnd{}, map[int64]pipeEnd{}
+		s.pidFlow, s.flowSteps = map[int64]uint32{}, map[uint32]flowSteps{}
+	}
+	var in, out pipeEnd
+	if stdin != 0 {
+		in = s.writers[stdin]
+	}
+	if stdout != 0 {
+		out = s.readers[stdout]
+	}
+	f := in.flow
+	if f == 0 {
+		f = out.flow
+	}
+	if f == 0 {
+		s.nextFlow++
+		f = s.nextFlow
+	}
+	for _, g := range [...]uint32{in.prev, out.flow, out.prev} {
+		if g != 0 && g != f {
+			s.mergeFlow(g, f)
+		}
+	}
+	if stdin != 0 {
+		s.putEnd(s.readers, stdin, f)
+		if e, ok := s.writers[stdin]; ok && e.prev != 0 {
+			e.prev = 0 // joined above
+			s.writers[stdin] = e
+		}
+	}
+	if stdout != 0 {
+		s.putEnd(s.writers, stdout, f)
+		if e, ok := s.readers[stdout]; ok && e.prev != 0 {
+			e.prev = 0
+			s.readers[stdout] = e
+		}
+	}
+	if _, ok := s.pidFlow[pid]; !ok && len(s.pidFlow) >= maxProcs {
+		clear(s.pidFlow) // only processes exec'ed before lose their flow
+	}
+	s.pidFlow[pid] = f
+	// What the process did before it was known to be in the flow (an
+	// earlier image, an event that overtook its exec) counts for the flow.
+	if ps, ok := s.procSteps[pid]; ok {
+		delete(s.procSteps, pid)
+		s.mergeSteps(f, flowSteps{procSteps: ps})
+	}
+}
+
+// putEnd records that a process of flow f is at this end of the pipe,
+// keeping the flow it displaces.
+func (s *session) putEnd(m map[int64]pipeEnd, pipe int64, f uint32) {
+	e, ok := m[pipe]
+	if !ok && len(m) >= maxPipes {
+		clear(m) // only the joins of processes exec'ed before lose their memory
+	}
+	if e.flow != 0 && e.flow != f {
+		e.prev = e.flow
+	}
+	e.flow = f
+	m[pipe] = e
+}
+
+// mergeFlow makes flow from part of flow into.
+func (s *session) mergeFlow(from, into uint32) {
+	for k, f := range s.pidFlow {
+		if f == from {
+			s.pidFlow[k] = into
+		}
+	}
+	for _, m := range [...]map[int64]pipeEnd{s.writers, s.readers} {
+		for k, e := range m {
+			if e.flow != from && e.prev != from {
+				continue
+			}
+			if e.flow == from {
+				e.flow = into
+			}
+			if e.prev == from {
+				e.prev = into
+			}
+			if e.prev == e.flow {
+				e.prev = 0
+			}
+			m[k] = e
+		}
+	}
+	if fs, ok := s.flowSteps[from]; ok {
+		delete(s.flowSteps, from)
+		s.mergeSteps(into, fs)
+	}
+}
+
+func (s *session) mergeSteps(f uint32, fs flowSteps) {
+	cur, ok := s.flowSteps[f]
+	if !ok && len(s.flowSteps) >= maxProcs {
+		clear(s.flowSteps)
+	}
+	cur.merge(fs)
+	s.flowSteps[f] = cur
 }
 
 // session returns the session for k, creating it (and evicting the least

@@ -240,6 +240,9 @@ func Compile(layers []Layer, opts Options) (*Policy, error) {
 		}
 	}
 	p.paths = keep
+	if !p.rules[RuleFilePersistence].Enabled {
+		p.persistence = nil // nor are its files persistence targets for other rules
+	}
 	return p, nil
 }
 

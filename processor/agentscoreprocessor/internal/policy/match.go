@@ -67,6 +67,13 @@ func workdirExempts(workdir string, homes *Homes) bool {
 
 func (e *pathEntry) match(p string, homes *Homes) bool { return globMatch(e.glob, p, homes) }
 
+func (e *pathEntry) hit(p string, homes *Homes, tree bool) bool {
+	if tree {
+		return e.covers(p, homes)
+	}
+	return e.match(p, homes)
+}
+
 // globMatch: g matches p, with "~" any home the process has.
 func globMatch(g *pathglob.Glob, p string, homes *Homes) bool {
 	if !g.HasHome() {
@@ -85,6 +92,21 @@ func globMatch(g *pathglob.Glob, p string, homes *Homes) bool {
 // p must be absolute and normalised (pathglob.Clean). workdir is the
 // session's working directory; location rules do not score opens inside it.
 func (pol *Policy) MatchPath(p string, homes Homes, workdir string, rs *RuleSet) bool {
+	return pol.matchPath(p, homes, workdir, rs, false)
+}
+
+// MatchPathTree is MatchPath for a name that may be a directory standing for
+// everything under it: the source or target of a rename, a link or a mount.
+// An entry also matches when p is its literal base directory or an ancestor
+// of it (a bind mount of ~ exposes ~/.ssh; a mount onto ~/.ssh replaces the
+// keys). Name patterns ("**/.env*") match p only directly, as in tar's
+// check.
+func (pol *Policy) MatchPathTree(p string, homes Homes, workdir string, rs *RuleSet) bool {
+	return pol.matchPath(p, homes, workdir, rs, true)
+}
+
+// matchPath: with tree, an entry matches what p covers (pathEntry.covers).
+func (pol *Policy) matchPath(p string, homes Homes, workdir string, rs *RuleSet, tree bool) bool {
 	inWorkdir := workdirExempts(workdir, &homes) && pathglob.Within(p, workdir)
 	sensitive := false
 	for i := range pol.paths {
@@ -92,7 +114,7 @@ func (pol *Policy) MatchPath(p string, homes Homes, workdir string, rs *RuleSet)
 		if inWorkdir && !e.anywhere {
 			continue
 		}
-		if e.match(p, &homes) {
+		if e.hit(p, &homes, tree) {
 			rs.Add(e.rule)
 			sensitive = sensitive || e.sensitive
 		}
@@ -104,11 +126,22 @@ func (pol *Policy) MatchPath(p string, homes Homes, workdir string, rs *RuleSet)
 // is a persistence target. Git's own sample hooks (*.sample, written by
 // every git init and clone) run nothing and are not.
 func (pol *Policy) MatchPersistence(p string, homes Homes, rs *RuleSet) {
+	pol.matchPersistence(p, homes, rs, false)
+}
+
+// MatchPersistenceTree is MatchPersistence for a rename, link or mount
+// target that may be a directory: a mount onto ~/.ssh or /etc/cron.d
+// replaces the files under it.
+func (pol *Policy) MatchPersistenceTree(p string, homes Homes, rs *RuleSet) {
+	pol.matchPersistence(p, homes, rs, true)
+}
+
+func (pol *Policy) matchPersistence(p string, homes Homes, rs *RuleSet, tree bool) {
 	if strings.HasSuffix(p, ".sample") && strings.Contains(p, "/.git/hooks/") {
 		return
 	}
 	for i := range pol.persistence {
-		if pol.persistence[i].match(p, &homes) {
+		if pol.persistence[i].hit(p, &homes, tree) {
 			rs.Add(RuleFilePersistence)
 			return
 		}
@@ -149,17 +182,61 @@ func (pol *Policy) coversSensitive(p string, homes *Homes) bool {
 // Exec is a process image start.
 type Exec struct {
 	Exe   string   // process.executable.path
-	Args  []string // argv, argv[0] first
+	Args  []string // argv, argv[0] first; may hold ArgsCut where the kernel cut it
 	Cwd   string   // the process's working directory, for relative arguments
 	Homes Homes
+	// Program is what a dynamic loader run as a command loads
+	// (agent.process.program); the binary and argv rules judge it.
+	Program string
+	// Fileless: the image runs from a memfd or a deleted file.
+	Fileless bool
 }
+
+// ArgsCut is the element the receiver puts in process.command_args where
+// the kernel cut the middle of a long argv (the head and the tail are
+// kept). It is no argument: never a path, never an option's value.
+const ArgsCut = "\u2026"
+
+// deletedSuffix ends /proc/<pid>/exe of an image whose file is gone.
+const deletedSuffix = " (deleted)"
 
 // ExecFacts are what an exec contributes to cross-event rules.
 type ExecFacts struct {
 	Stage  bool // encodes or stages data: an encoder or archiver, or argv names a sensitive path
 	Egress bool // sends data out by itself: an upload, a reverse shell
+	// Encodes: an encoder or archiver ran (the built-in classes plus the
+	// risky_binaries entries of those classes), whatever its arguments.
+	Encodes bool
 	// ChmodTargets are the resolved files a chmod makes executable.
 	ChmodTargets []string
+}
+
+// ExecPath is the executable the rules judge: the program a loader was
+// asked to run, else the image, without the " (deleted)" that
+// /proc/<pid>/exe appends to a removed file.
+func ExecPath(exe, program string) string {
+	if program != "" {
+		exe = program
+	}
+	return strings.TrimSuffix(exe, deletedSuffix)
+}
+
+// programArgs returns argv from the loaded program's position on: the
+// first argument at index >= 1 that is the program's path or has its base
+// name (ld.so [loader options] /usr/bin/curl args…). Without one (the
+// kernel cut it out) argv is kept whole.
+func programArgs(args []string, program string) []string {
+	base := program[strings.LastIndexByte(program, '/')+1:]
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "" || a == ArgsCut {
+			continue
+		}
+		if a == program || a[strings.LastIndexByte(a, '/')+1:] == base || pathglob.Clean(a) == program {
+			return args[i:]
+		}
+	}
+	return args
 }
 
 // ToolName returns the name a binary is known by: the base name of the
@@ -220,8 +297,29 @@ func (b *binaryEntry) matches(exePath, n1, n2 string, homes *Homes) bool {
 	return exePath != "" && globMatch(b.glob, exePath, homes)
 }
 
-// MatchExec adds the binary and argv rules an exec matches to rs.
+// MatchExec adds the binary and argv rules an exec matches to rs. A
+// loaded program is judged as the executable, with argv from its position
+// on; a fileless image or a loader run as a command score on their own.
 func (pol *Policy) MatchExec(e *Exec, rs *RuleSet) ExecFacts {
+	if e.Fileless {
+		rs.Add(RuleExecFileless)
+	}
+	if e.Program != "" {
+		rs.Add(RuleExecLoader)
+	}
+	if e.Program == "" && !strings.HasSuffix(e.Exe, deletedSuffix) {
+		return pol.matchExec(e, rs)
+	}
+	v := *e
+	v.Exe = ExecPath(e.Exe, e.Program)
+	if e.Program != "" {
+		v.Args = programArgs(e.Args, e.Program)
+	}
+	v.Program = ""
+	return pol.matchExec(&v, rs)
+}
+
+func (pol *Policy) matchExec(e *Exec, rs *RuleSet) ExecFacts {
 	var f ExecFacts
 	n1, n2 := execNames(e)
 	exePath := pathglob.Clean(e.Exe)
@@ -272,13 +370,13 @@ func (pol *Policy) MatchExec(e *Exec, rs *RuleSet) ExecFacts {
 			}
 		}
 		if _, ok := pol.encoders[n]; ok && n != "" {
-			f.Stage = true
+			f.Stage, f.Encodes = true, true
 			if pol.argsSensitive(e, false) {
 				rs.Add(RuleArgvEncodeSensitive)
 			}
 		}
 		if _, ok := pol.archivers[n]; ok && n != "" {
-			f.Stage = true
+			f.Stage, f.Encodes = true, true
 			if pol.argsSensitive(e, true) {
 				rs.Add(RuleArgvArchiveSensitive)
 			}
@@ -333,7 +431,7 @@ func (pol *Policy) argsSensitive(e *Exec, recursive bool) bool {
 		a := args[i]
 		if recursive {
 			switch {
-			case (a == "-C" || a == "--directory") && i+1 < len(args):
+			case (a == "-C" || a == "--directory") && i+1 < len(args) && args[i+1] != ArgsCut:
 				if d := pathglob.Resolve(args[i+1], cwd, e.Homes.Primary()); d != "" {
 					cwd = d
 					if pol.coversSensitive(d, &e.Homes) {
@@ -367,7 +465,7 @@ func (pol *Policy) argsSensitive(e *Exec, recursive bool) bool {
 // the argument, what follows "@" or "<" (curl's file references), and the
 // value of "--opt=value" or "name=@file".
 func pathCandidates(a string, out []string) []string {
-	if a == "" {
+	if a == "" || a == ArgsCut {
 		return out
 	}
 	if a[0] != '-' {
@@ -402,7 +500,7 @@ func curlUploads(args []string) bool {
 				if hasVal {
 					return val
 				}
-				if i+1 < len(args) {
+				if i+1 < len(args) && args[i+1] != ArgsCut {
 					i++
 					return args[i]
 				}
@@ -431,7 +529,7 @@ func curlUploads(args []string) bool {
 				continue
 			}
 			val := a[j+1:]
-			if val == "" && i+1 < len(args) {
+			if val == "" && i+1 < len(args) && args[i+1] != ArgsCut {
 				i++
 				val = args[i]
 			}
@@ -500,6 +598,9 @@ func chmodExecTargets(args []string, cwd, home string) []string {
 	tail := argvTail(args)
 	mode := -1
 	for i, a := range tail {
+		if a == ArgsCut {
+			return nil // the mode was cut out
+		}
 		if a == "--" {
 			if i+1 < len(tail) {
 				mode = i + 1
@@ -519,11 +620,14 @@ func chmodExecTargets(args []string, cwd, home string) []string {
 		mode = i
 		break
 	}
-	if mode < 0 || !addsExec(tail[mode]) {
+	if mode < 0 || tail[mode] == ArgsCut || !addsExec(tail[mode]) {
 		return nil
 	}
 	targets := []string{}
 	for _, a := range tail[mode+1:] {
+		if a == ArgsCut {
+			continue
+		}
 		if p := pathglob.Resolve(a, cwd, home); p != "" {
 			targets = append(targets, p)
 		}

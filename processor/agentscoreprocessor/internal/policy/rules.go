@@ -57,6 +57,14 @@ const (
 
 	RuleFilePersistence
 
+	RuleFileProcessSecrets
+	RuleExecFileless
+	RuleExecLoader
+	RuleFlowEncodeSensitive
+	RuleFileSensitiveAlias
+	RuleFileSensitiveChange
+	RuleFileChmodExec
+
 	numBuiltin
 )
 
@@ -184,6 +192,21 @@ var builtinRules = [numBuiltin]Rule{
 
 	RuleFilePersistence: {ID: "file.persistence", Category: CatPersistence, Score: 75,
 		Description: "a file that runs code at login, at a schedule or on a git action is opened for writing: shell rc and profile files, ~/.ssh/authorized_keys and ~/.ssh/rc, crontabs, systemd units, git hooks, XDG autostart entries, /etc/ld.so.preload; reads are not scored"},
+
+	RuleFileProcessSecrets: {ID: "file.process_secrets", Category: CatCredentialAccess, Score: 80,
+		Description: "another process's environment or memory opened: /proc/<pid>/environ or /proc/<pid>/mem (also under task/<tid>/) of a pid other than the opener's; /proc/self and the rest of /proc are not scored"},
+	RuleExecFileless: {ID: "exec.fileless", Category: CatDefenseEvasion, Score: 80,
+		Description: "a program runs from no file on disk: a memfd or a deleted file (agent.process.fileless)"},
+	RuleExecLoader: {ID: "exec.loader", Category: CatDefenseEvasion, Score: 50,
+		Description: "the dynamic loader is run as a command to start a program (ld-linux-x86-64.so.2 /usr/bin/curl …); the binary and argv rules judge the program it loads"},
+	RuleFlowEncodeSensitive: {ID: "flow.encode_sensitive", Category: CatCollection, Score: 75,
+		Description: "a sensitive file read by one process of a pipeline and an encoder or archiver in the same pipeline, within chain_window (cat ~/.aws/credentials | base64)"},
+	RuleFileSensitiveAlias: {ID: "file.sensitive_alias", Category: CatCredentialAccess, Score: 70,
+		Description: "a sensitive file gets another name: a link, rename or bind mount of a sensitive file (or of a directory holding one); the source's own file.* rules apply too"},
+	RuleFileSensitiveChange: {ID: "file.sensitive_change", Category: CatDefenseEvasion, Score: 40,
+		Description: "a sensitive or persistence file is deleted or its mode changed"},
+	RuleFileChmodExec: {ID: "file.chmod_exec", Category: CatExecution, Score: 30,
+		Description: "a file this session created is made executable (chmod syscall adding an x bit)"},
 
 	RuleLLMSecretToModel: {ID: "llm.secret_to_model", Category: CatExfiltration, Score: 85,
 		Description: "an LLM request sent a secret to the model provider: a key- or token-shaped string, a private key, or a sensitive file's content, plain or encoded (agent.secret.*)"},

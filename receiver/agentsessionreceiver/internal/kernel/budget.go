@@ -67,6 +67,25 @@ func literalPrefix(g string) string {
 }
 
 func (t *Tracer) fillOpenClass(opts Options) error {
+	if err := t.putOpenClass(opts.NoiseFiles, opts.KeepPrefixes); err != nil {
+		return err
+	}
+	for _, n := range opts.KeepNames {
+		if len(n) > nameKeyLen {
+			n = n[:nameKeyLen]
+		}
+		var k prefixKey
+		copy(k.Data[:], n)
+		k.PrefixLen = uint32(len(n) * 8)
+		if err := t.objs.KeepNames.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("keep_names[%q]: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// putOpenClass adds exact noise files and keep prefixes to open_class.
+func (t *Tracer) putOpenClass(noiseFiles, keepPrefixes []string) error {
 	put := func(m *ebpf.Map, s string, cls uint32, exact bool) error {
 		var k prefixKey
 		if exact && len(s) >= prefixKeyLen {
@@ -79,25 +98,14 @@ func (t *Tracer) fillOpenClass(opts Options) error {
 		k.PrefixLen = uint32(len(s) * 8)
 		return m.Update(k, cls|uint32(len(s))<<8, ebpf.UpdateAny)
 	}
-	for _, f := range opts.NoiseFiles {
+	for _, f := range noiseFiles {
 		if err := put(t.objs.OpenClass, f, openClassNoise, true); err != nil {
 			return fmt.Errorf("open_class[%q]: %w", f, err)
 		}
 	}
-	for _, p := range opts.KeepPrefixes {
+	for _, p := range keepPrefixes {
 		if err := put(t.objs.OpenClass, p, openClassKeep, false); err != nil {
 			return fmt.Errorf("open_class[%q]: %w", p, err)
-		}
-	}
-	for _, n := range opts.KeepNames {
-		if len(n) > nameKeyLen {
-			n = n[:nameKeyLen]
-		}
-		var k prefixKey
-		copy(k.Data[:], n)
-		k.PrefixLen = uint32(len(n) * 8)
-		if err := t.objs.KeepNames.Update(k, uint8(1), ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("keep_names[%q]: %w", n, err)
 		}
 	}
 	return nil

@@ -226,8 +226,11 @@ const maxHomes = 256
 // AddHome expands the "~/" deny_open rules for a home seen at run time
 // (a session process's HOME, or its uid's home under its own root). Safe
 // for concurrent use; known homes cost a map lookup.
+//
+// The home's sensitive files are found and known by identity from then
+// on, and the kernel keeps their failed and O_PATH opens too.
 func (t *Tracer) AddHome(home string) error {
-	if len(t.enforce.HomeRules) == 0 || !strings.HasPrefix(home, "/") {
+	if !strings.HasPrefix(home, "/") {
 		return nil
 	}
 	home = path.Clean(home)
@@ -237,9 +240,16 @@ func (t *Tracer) AddHome(home string) error {
 		return nil
 	}
 	if len(t.homes) >= maxHomes {
-		return fmt.Errorf("enforce: more than %d homes; %q not added", maxHomes, home)
+		return fmt.Errorf("more than %d homes; %q not added", maxHomes, home)
 	}
 	t.homes[home] = true
+	if t.ids != nil {
+		t.ids.scanHome(home)
+	}
+	prefixes, _ := KeepSet(t.keepGlobs, []string{home})
+	if err := t.putOpenClass(nil, prefixes); err != nil {
+		return err
+	}
 	return t.putDenyPaths(homePaths(t.enforce.HomeRules, home))
 }
 

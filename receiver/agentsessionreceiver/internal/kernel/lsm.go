@@ -25,8 +25,8 @@ func (t *Tracer) attachLSM(e EnforceOptions) error {
 		"events": m.Events, "tracked": m.Tracked, "drops": m.Drops, "stats": m.Stats,
 		"inflight": m.Inflight, "path_scratch": m.PathScratch, "ev_scratch": m.EvScratch,
 		"noise_names": m.NoiseNames, "noise_prefixes": m.NoisePrefixes, "noise_name_hashes": m.NoiseNameHashes,
-		"open_class": m.OpenClass,
-		"deny_paths": m.DenyPaths, "allow_net": m.AllowNet, "deny_ports": m.DenyPorts,
+		"open_class": m.OpenClass, "sensitive_ids": m.SensitiveIds,
+		"deny_paths": m.DenyPaths, "deny_scratch": m.DenyScratch, "allow_net": m.AllowNet, "deny_ports": m.DenyPorts,
 	}
 	repl := map[string]*ebpf.Map{}
 	for name, mp := range main {
@@ -36,6 +36,9 @@ func (t *Tracer) attachLSM(e EnforceOptions) error {
 		}
 	}
 	if err := enforceVars(spec, e); err != nil {
+		return err
+	}
+	if err := setVar(spec, "cfg_identity", boolByte(t.identity)); err != nil {
 		return err
 	}
 	if err := spec.LoadAndAssign(&t.lsm, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {

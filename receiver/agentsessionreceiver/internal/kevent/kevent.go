@@ -4,6 +4,7 @@
 package kevent
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 )
 
 // Version is EVENT_VERSION of bpf/events.h.
-const Version = 2
+const Version = 3
 
 // Kind is enum event_kind.
 type Kind uint8
@@ -23,6 +24,7 @@ const (
 	KindOpen    Kind = 4
 	KindConnect Kind = 5
 	KindEnforce Kind = 6 // enforce.h: a rule of the enforce config matched
+	KindFileOp  Kind = 7 // a link, rename, unlink, chmod or mount
 	KindDNS     Kind = 8 // intent.bpf.c
 	KindTLS     Kind = 9 // intent.bpf.c
 	// KindMax bounds per-kind counter arrays (EV_KIND_MAX).
@@ -36,6 +38,7 @@ var kindNames = [KindMax]string{
 	KindOpen:    "open",
 	KindConnect: "connect",
 	KindEnforce: "enforce",
+	KindFileOp:  "file_op",
 	KindDNS:     "dns",
 	KindTLS:     "tls",
 }
@@ -58,6 +61,9 @@ const (
 	FlagPathTruncated = 1 << 3
 	FlagPathRaw       = 1 << 4
 	FlagPathDotDot    = 1 << 5
+	FlagExeUnlinked   = 1 << 6 // exec: the image has no name on disk (memfd, deleted file)
+	FlagIDSensitive   = 1 << 7 // open: the file's (dev, ino) is one the receiver marked sensitive
+	FlagProcOther     = 1 << 8 // open: /proc/<pid>/environ or mem of another process
 )
 
 // Open syscalls (enum open_syscall).
@@ -68,15 +74,31 @@ const (
 	SyscallCreat   = 4
 	// SyscallLSMFileOpen: seen by lsm/file_open, before the open completes;
 	// Ret is the verdict (0 or -EPERM), not an fd.
-	SyscallLSMFileOpen = 5
+	SyscallLSMFileOpen  = 5
+	SyscallOpenByHandle = 6
+	SyscallIOUring      = 7 // IORING_OP_OPENAT/OPENAT2, at completion
 )
+
+// File ops (enum file_op).
+const (
+	OpLink   = 1
+	OpRename = 2
+	OpUnlink = 3
+	OpChmod  = 4
+	OpMount  = 5
+)
+
+// ArgsCut stands in Exec.Args where the kernel cut the middle of a long
+// argv: the arguments before it are argv's head, those after its tail.
+const ArgsCut = "…"
 
 const (
 	hdrSize      = 32
-	execFixed    = hdrSize + 32
+	execFixed    = hdrSize + 48
 	exitSize     = hdrSize + 8
 	forkSize     = hdrSize + 16
-	openFixed    = hdrSize + 16
+	openFixed    = hdrSize + 32
+	fileOpFixed  = hdrSize + 32
 	connectSize  = hdrSize + 32
 	enforceFixed = hdrSize + 32
 )
@@ -110,6 +132,10 @@ type Exec struct {
 	Args     []string
 	Cwd      string
 	Home     string // HOME= of the new image's environment; "" when unset
+	// StdinPipe and StdoutPipe are the pipefs inodes of fds 0 and 1 (0:
+	// not a pipe): processes sharing one are joined by that pipe.
+	StdinPipe  uint64
+	StdoutPipe uint64
 }
 
 // Exit is the end of a whole process (its last thread).
@@ -141,6 +167,45 @@ type Open struct {
 	Mode      uint32
 	Syscall   uint16
 	Path      string
+	ID        FileID // zero when the open failed
+	// ProcTarget: with FlagProcOther, the pid whose environ or mem it is.
+	ProcTarget uint32
+}
+
+// FileID is a file's identity: its inode on its filesystem's device (the
+// kernel's s_dev encoding, major<<20 | minor).
+type FileID struct {
+	Ino uint64
+	Dev uint32
+}
+
+// IsZero reports whether the kernel did not know the file.
+func (id FileID) IsZero() bool { return id.Ino == 0 && id.Dev == 0 }
+
+// StatDev is the device number as stat(2) reports it (st_dev).
+func (id FileID) StatDev() uint64 {
+	major, minor := uint64(id.Dev>>20), uint64(id.Dev&0xfffff)
+	return (minor & 0xff) | (major&0xfff)<<8 | (minor&^0xff)<<12 | (major&^0xfff)<<32
+}
+
+// FileIDOfStat is the identity of a file stat(2) described.
+func FileIDOfStat(ino, dev uint64) FileID {
+	major := (dev>>8)&0xfff | (dev>>32)&^0xfff
+	minor := dev&0xff | (dev>>12)&^0xff
+	return FileID{Ino: ino, Dev: uint32(major<<20 | minor&0xfffff)}
+}
+
+// FileOp is a link, rename, unlink, chmod or mount by a session process.
+type FileOp struct {
+	Header
+	Ret  int32
+	Op   uint16
+	Mode uint32 // chmod: the mode; mount: MS_* flags
+	ID   FileID // when the kernel had the file (fchmod)
+	// Path is the file changed (the source of a link, rename or mount),
+	// Path2 the name it gets or the mount point.
+	Path  string
+	Path2 string
 }
 
 // Connect is a completed connect(2) to an AF_INET/AF_INET6 address.
@@ -210,6 +275,8 @@ func Decode(b []byte) (Event, error) {
 		return nonNil(decodeOpen(h, b))
 	case KindConnect:
 		return nonNil(decodeConnect(h, b))
+	case KindFileOp:
+		return nonNil(decodeFileOp(h, b))
 	case KindEnforce:
 		return nonNil(decodeEnforce(h, b))
 	case KindDNS:
@@ -233,17 +300,19 @@ func decodeExec(h Header, b []byte) (*Exec, error) {
 		return nil, ErrShort
 	}
 	e := &Exec{
-		Header: h,
-		PPID:   le.Uint32(b[hdrSize:]),
-		UID:    le.Uint32(b[hdrSize+4:]),
-		EUID:   le.Uint32(b[hdrSize+8:]),
-		PStart: le.Uint64(b[hdrSize+16:]),
+		Header:     h,
+		PPID:       le.Uint32(b[hdrSize:]),
+		UID:        le.Uint32(b[hdrSize+4:]),
+		EUID:       le.Uint32(b[hdrSize+8:]),
+		PStart:     le.Uint64(b[hdrSize+16:]),
+		StdinPipe:  le.Uint64(b[hdrSize+24:]),
+		StdoutPipe: le.Uint64(b[hdrSize+32:]),
 	}
 	lens := [5]int{
-		int(le.Uint16(b[hdrSize+24:])),
-		int(le.Uint16(b[hdrSize+26:])),
-		int(le.Uint16(b[hdrSize+28:])),
-		int(le.Uint16(b[hdrSize+30:])),
+		int(le.Uint16(b[hdrSize+40:])),
+		int(le.Uint16(b[hdrSize+42:])),
+		int(le.Uint16(b[hdrSize+44:])),
+		int(le.Uint16(b[hdrSize+46:])),
 		int(le.Uint16(b[hdrSize+12:])),
 	}
 	data := b[execFixed:]
@@ -256,10 +325,31 @@ func decodeExec(h Header, b []byte) (*Exec, error) {
 	}
 	e.Exe = cstring(parts[0])
 	e.Filename = cstring(parts[1])
-	e.Args = SplitArgs(parts[2])
+	tail := int(le.Uint16(b[hdrSize+14:]))
+	if tail > len(parts[2]) {
+		return nil, fmt.Errorf("%w: exec argv tail claims %d of %d bytes", ErrCorrupt, tail, len(parts[2]))
+	}
+	if tail > 0 {
+		e.Args = cutArgs(parts[2][:len(parts[2])-tail], parts[2][len(parts[2])-tail:])
+	} else {
+		e.Args = SplitArgs(parts[2])
+	}
 	e.Cwd = cstring(parts[3])
 	e.Home = cstring(parts[4])
 	return e, nil
+}
+
+// cutArgs joins argv's head and tail around ArgsCut. The head's last
+// argument may be cut short; the tail's first, which starts mid-argument
+// unless a NUL precedes it, is dropped.
+func cutArgs(head, tail []byte) []string {
+	args := SplitArgs(head)
+	if i := bytes.IndexByte(tail, 0); i >= 0 && i < len(tail)-1 {
+		tail = tail[i+1:]
+	} else {
+		tail = nil // one argument longer than the tail: it is the cut
+	}
+	return append(append(args, ArgsCut), SplitArgs(tail)...)
 }
 
 func decodeOpen(h Header, b []byte) (*Open, error) {
@@ -278,7 +368,33 @@ func decodeOpen(h Header, b []byte) (*Open, error) {
 		return nil, fmt.Errorf("%w: open path claims %d bytes, %d left", ErrCorrupt, n, len(b)-openFixed)
 	}
 	o.Path = cstring(b[openFixed : openFixed+n])
+	o.ID = FileID{Ino: le.Uint64(b[hdrSize+16:]), Dev: le.Uint32(b[hdrSize+24:])}
+	o.ProcTarget = le.Uint32(b[hdrSize+28:])
 	return o, nil
+}
+
+func decodeFileOp(h Header, b []byte) (*FileOp, error) {
+	if len(b) < fileOpFixed {
+		return nil, ErrShort
+	}
+	f := &FileOp{
+		Header: h,
+		Ret:    int32(le.Uint32(b[hdrSize:])),
+		Op:     le.Uint16(b[hdrSize+4:]),
+		Mode:   le.Uint32(b[hdrSize+12:]),
+		ID:     FileID{Ino: le.Uint64(b[hdrSize+16:]), Dev: le.Uint32(b[hdrSize+24:])},
+	}
+	if f.Op < OpLink || f.Op > OpMount {
+		return nil, fmt.Errorf("%w: file op %d", ErrCorrupt, f.Op)
+	}
+	n1, n2 := int(le.Uint16(b[hdrSize+6:])), int(le.Uint16(b[hdrSize+8:]))
+	data := b[fileOpFixed:]
+	if n1 > len(data) || n2 > len(data)-n1 {
+		return nil, fmt.Errorf("%w: file op paths claim %d+%d bytes, %d left", ErrCorrupt, n1, n2, len(data))
+	}
+	f.Path = cstring(data[:n1])
+	f.Path2 = cstring(data[n1 : n1+n2])
+	return f, nil
 }
 
 // Enforce targets (enforce_event.what).

@@ -15,8 +15,8 @@ import (
 const (
 	hdrSize      = 32
 	versionAt    = 1
-	execArgsLen  = hdrSize + 28
-	openFixedLen = hdrSize + 16
+	execArgsLen  = hdrSize + 44
+	openFixedLen = hdrSize + 32
 )
 
 func hdr(kind kevent.Kind, flags uint16, pid uint32) kevent.Header {
@@ -208,4 +208,47 @@ func TestKindNames(t *testing.T) {
 	require.False(t, kevent.Kind(0).Known())
 	require.False(t, kevent.Kind(200).Known())
 	require.Equal(t, "kind(200)", kevent.Kind(200).String())
+}
+
+func TestDecodeIdentityAndWhatRan(t *testing.T) {
+	h := kevent.Header{Version: kevent.Version, PID: 7, Start: 9, Flags: kevent.FlagArgsTruncated}
+	exec := &kevent.Exec{Header: h, Exe: "/memfd:c", Args: []string{"curl", "-H", "X-Pa", kevent.ArgsCut, "-d", "@/k", "http://x"}, StdinPipe: 11, StdoutPipe: 12}
+	got, err := kevent.Decode(keventtest.Encode(exec))
+	require.NoError(t, err)
+	e := got.(*kevent.Exec)
+	require.Equal(t, exec.Args, e.Args, "head and tail around the cut")
+	require.Equal(t, uint64(11), e.StdinPipe)
+	require.Equal(t, uint64(12), e.StdoutPipe)
+
+	oh := h
+	oh.Kind = kevent.KindFileOp
+	op := &kevent.FileOp{Header: oh, Op: kevent.OpLink, Path: "/h/.ssh/id", Path2: "/tmp/n", ID: kevent.FileID{Ino: 5, Dev: 3}}
+	got, err = kevent.Decode(keventtest.Encode(op))
+	require.NoError(t, err)
+	require.Equal(t, op, got)
+
+	openH := h
+	openH.Kind = kevent.KindOpen
+	open := &kevent.Open{Header: openH, Path: "/proc/1/environ", ID: kevent.FileID{Ino: 4, Dev: 22}, ProcTarget: 1}
+	got, err = kevent.Decode(keventtest.Encode(open))
+	require.NoError(t, err)
+	require.Equal(t, open, got)
+
+	for name, rec := range map[string][]byte{
+		"file op short":      keventtest.Encode(op)[:40],
+		"file op paths lie":  keventtest.Encode(op)[:66],
+		"file op unknown op": keventtest.Encode(&kevent.FileOp{Header: h, Op: 9}),
+		"argv tail lies":     patch(keventtest.Encode(exec), hdrSize+14, 0xff),
+	} {
+		_, err := kevent.Decode(rec)
+		require.Error(t, err, name)
+	}
+}
+
+func TestCutArgsOneLongArgument(t *testing.T) {
+	// the tail holds no NUL but its last: one argument longer than the tail
+	exec := &kevent.Exec{Args: []string{"sh", "-c", kevent.ArgsCut}}
+	got, err := kevent.Decode(keventtest.Encode(exec))
+	require.NoError(t, err)
+	require.Equal(t, []string{"sh", "-c", kevent.ArgsCut}, got.(*kevent.Exec).Args)
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"syscall"
 
 	"github.com/agentwatch/agentwatch/internal/pathglob"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/matcher"
@@ -62,6 +63,22 @@ func (t *Tracker) ownState(p *proc, fp string) bool {
 		}
 	}
 	return false
+}
+
+// ownListing reports whether p is its session agent's own process listing
+// a directory (an O_DIRECTORY read open): Claude Code walks .git, its
+// rules and skills directories in-process, on every start. A listing shows
+// names, not content, and what a tool lists is its exec's record. A
+// listing of a directory that holds sensitive files (~/.ssh) stays.
+func (t *Tracker) ownListing(p *proc, fp string, flags uint32) bool {
+	if len(t.state[p.sess.name]) == 0 || flags&syscall.O_DIRECTORY == 0 || !readOnly(flags) {
+		return false
+	}
+	if p.img.agent != p.sess.name && !(p.img.byAgent && p.sess.llmSeen && p.tool == nil && p.wait == nil) {
+		return false
+	}
+	ids := t.identities()
+	return ids == nil || !ids.HoldsSensitive(fp, imageHomes(p.img))
 }
 
 // agentOf names the agent whose matcher recognises an image, once per exec

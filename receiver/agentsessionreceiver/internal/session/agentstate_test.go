@@ -1,7 +1,10 @@
 package session
 
 import (
+	"slices"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
@@ -91,5 +94,35 @@ func TestAgentStateByAgentChild(t *testing.T) {
 		if got := tr.Stats().AgentStateDropped == 1; got != c.wantDropped {
 			t.Errorf("%s: dropped %v, want %v", c.name, got, c.wantDropped)
 		}
+	}
+}
+
+// The agent's own directory listings are no records; a tool's, and a
+// listing of a directory that holds sensitive files, are.
+func TestAgentOwnListings(t *testing.T) {
+	tr, _ := newTestTracker(t, func(c *Config) {
+		c.AgentState = map[string][]string{"test-agent": {"~/.agent/**"}}
+	})
+	tr.m = &identityRecorder{recorder: newRecorder(), ids: map[kevent.FileID]string{}}
+	const s0 = 500 * sec
+	ex := execEv(100, s0, s0, kevent.FlagExecMatched, 1, "/opt/aw-agent", "/w", "aw-agent")
+	ex.Home = "/home/u"
+	tr.Handle(ex)
+	dir := uint32(unix.O_RDONLY | unix.O_DIRECTORY)
+	tr.Handle(openEv(100, s0, s0+1*ms, 0, "/w/.git/objects/ab", dir, 3))
+	tr.Handle(openEv(100, s0, s0+2*ms, 0, "/home/u/.ssh", dir, 3))
+	tr.Handle(openEv(100, s0, s0+3*ms, 0, "/w/.git/HEAD", unix.O_RDONLY, 3))
+	tr.Handle(forkEv(102, s0+5*ms, s0+5*ms, 100, s0))
+	tr.Handle(execEv(102, s0+5*ms, s0+6*ms, 0, 100, "/usr/bin/ls", "/w", "ls", "/w"))
+	tr.Handle(openEv(102, s0+5*ms, s0+7*ms, 0, "/w", dir, 3))
+	ld, _ := tr.Flush(wall(s0 + 10*sec))
+	var opens []string
+	for _, l := range flatLogs(t, ld) {
+		if l.attrs[semconv.EventName] == semconv.EventFileOpen {
+			opens = append(opens, l.attrs[semconv.FilePath].(string))
+		}
+	}
+	if !slices.Equal(opens, []string{"/home/u/.ssh", "/w/.git/HEAD", "/w"}) {
+		t.Fatalf("opens %v", opens)
 	}
 }

@@ -20,7 +20,7 @@ const (
 // hookNames are the agent.hook values per backend: the kernel program that
 // saw the event.
 type hookNames struct {
-	open    [kevent.SyscallLSMFileOpen + 1]string
+	open    [kevent.SyscallIOUring + 1]string
 	connect string
 }
 
@@ -41,7 +41,9 @@ func hooksFor(backend string) hookNames {
 			kevent.SyscallOpen:    tp + "open",
 			kevent.SyscallCreat:   tp + "creat",
 			// the record names its hook: lsm/file_open whatever the backend
-			kevent.SyscallLSMFileOpen: "lsm/file_open",
+			kevent.SyscallLSMFileOpen:  "lsm/file_open",
+			kevent.SyscallOpenByHandle: tp + "open_by_handle_at",
+			kevent.SyscallIOUring:      "tp_btf/io_uring_complete",
 		},
 		connect: tp + "connect",
 	}

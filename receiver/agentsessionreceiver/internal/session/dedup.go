@@ -76,7 +76,7 @@ func (t *Tracker) foldOpen(p *proc, e *kevent.Open, fp string) bool {
 func (t *Tracker) emitOpen(h *heldOpen) {
 	h.done = true
 	t.dedup.live--
-	t.logOpen(h.p, h.at, h.key.path, h.key.flags, h.ret, h.syscall, h.truncated, h.count)
+	t.logOpen(h.p, h.at, h.key.path, h.key.flags, h.ret, h.syscall, h.truncated, h.count, nil)
 }
 
 // expireOpens records the held opens whose window ended by now.

@@ -91,6 +91,7 @@ func (t *Tracker) logExec(p *proc, at uint64) {
 	a.PutStr(semconv.ProcessExecutableName, p.img.exeName)
 	putArgs(a, p.img.args)
 	putTruncation(a, p.img)
+	putWhatRan(a, p.img)
 	t.noteExec(p)
 }
 
@@ -111,6 +112,23 @@ func putArgs(a pcommon.Map, args []string) {
 	sl.EnsureCapacity(len(args))
 	for _, arg := range args {
 		sl.AppendEmpty().SetStr(arg)
+	}
+}
+
+// putWhatRan: a fileless image, the program a loader loads, the pipes
+// that join the process to others.
+func putWhatRan(a pcommon.Map, img *image) {
+	if img.fileless {
+		a.PutBool(semconv.ProcessFileless, true)
+	}
+	if img.program != "" {
+		a.PutStr(semconv.ProcessProgram, img.program)
+	}
+	if img.stdinPipe != 0 {
+		a.PutInt(semconv.ProcessStdinPipe, int64(img.stdinPipe))
+	}
+	if img.stdoutPipe != 0 {
+		a.PutInt(semconv.ProcessStdoutPipe, int64(img.stdoutPipe))
 	}
 }
 

@@ -132,6 +132,7 @@ type Stats struct {
 	GitMetadataDropped uint64 // git's reads of its own repository and config
 	CleanExitsDropped  uint64 // exit records left out: code 0
 	RouteProbes        uint64 // UDP connects to port 0 (source address selection), not records
+	ProcpsEnviron      uint64 // ps reading environ it does not print
 	OpensUnfolded      uint64 // opens recorded alone because the fold table was full
 }
 
@@ -154,6 +155,7 @@ type counters struct {
 	gitMetaDrops     atomic.Uint64
 	cleanExitDrops   atomic.Uint64
 	routeProbes      atomic.Uint64
+	procpsEnviron    atomic.Uint64
 	opensUnfolded    atomic.Uint64
 }
 
@@ -183,6 +185,12 @@ type image struct {
 	// (gitmeta.go).
 	git     bool
 	gitDirs []string
+	// fileless: the image runs from no file on disk (memfd, deleted).
+	// program: what a dynamic loader run as a command loads.
+	fileless bool
+	program  string
+	// The pipes on fds 0 and 1 at exec (pipefs inodes; 0: none).
+	stdinPipe, stdoutPipe uint64
 }
 
 type proc struct {
@@ -372,6 +380,7 @@ func (t *Tracker) Stats() Stats {
 		GitMetadataDropped: t.st.gitMetaDrops.Load(),
 		CleanExitsDropped:  t.st.cleanExitDrops.Load(),
 		RouteProbes:        t.st.routeProbes.Load(),
+		ProcpsEnviron:      t.st.procpsEnviron.Load(),
 		OpensUnfolded:      t.st.opensUnfolded.Load(),
 	}
 	for i := range s.Events {
@@ -405,6 +414,8 @@ func (t *Tracker) Handle(ev kevent.Event) {
 		t.exit(e)
 	case *kevent.Open:
 		t.open(e)
+	case *kevent.FileOp:
+		t.fileOp(e)
 	case *kevent.Enforce:
 		t.enforce(e)
 	case *kevent.Connect:
@@ -573,7 +584,7 @@ func (t *Tracker) open(e *kevent.Open) {
 		fp = absPath(fp, p.img.cwd)
 	}
 	fp = path.Clean(fp)
-	if t.ownState(p, fp) {
+	if t.ownState(p, fp) || t.ownListing(p, fp, e.OpenFlags) {
 		t.st.agentStateDrops.Add(1)
 		return
 	}
@@ -581,24 +592,36 @@ func (t *Tracker) open(e *kevent.Open) {
 		t.st.gitMetaDrops.Add(1)
 		return
 	}
+	if e.Header.Flags&kevent.FlagProcOther != 0 && procpsHidesEnviron(p.img, fp) {
+		t.st.procpsEnviron.Add(1)
+		return
+	}
 	// Fingerprinted before folding: a repeated open may follow a change.
 	t.sensitiveOpen(p, e, fp)
+	x := t.openIdentity(p, e, fp)
 	fp = utf8Safe(fp)
 	if t.cfg.DedupWindow > 0 {
 		t.expireOpens(e.Time)
-		if t.foldOpen(p, e, fp) {
+		if x == nil && t.foldOpen(p, e, fp) {
 			return
 		}
 	}
-	t.logOpen(p, e.Time, fp, e.OpenFlags, e.Ret, e.Syscall, e.Header.Flags&kevent.FlagPathTruncated != 0, 1)
+	t.logOpen(p, e.Time, fp, e.OpenFlags, e.Ret, e.Syscall, e.Header.Flags&kevent.FlagPathTruncated != 0, 1, x)
 }
 
-func (t *Tracker) logOpen(p *proc, at uint64, fp string, flags uint32, ret int32, syscall uint16, truncated bool, count int) {
+// logOpen records an open; x (nil for most) is what its identity adds.
+func (t *Tracker) logOpen(p *proc, at uint64, fp string, flags uint32, ret int32, syscall uint16, truncated bool, count int, x *openExtra) {
 	lr, ok := t.eventLog(p, semconv.EventFileOpen, at, 6)
 	if !ok {
 		return
 	}
 	a := lr.Attributes()
+	if x != nil {
+		putIdentity(a, x.id, x.canonical)
+		if x.procTarget != 0 {
+			a.PutInt(semconv.FileProcTargetPID, int64(x.procTarget))
+		}
+	}
 	a.PutStr(semconv.FilePath, fp)
 	a.PutStr(semconv.FileFlags, t.flags.get(flags))
 	a.PutInt(semconv.FileResult, int64(ret))
@@ -823,6 +846,9 @@ func (t *Tracker) startSession(name string, key proctree.Key, startNS uint64, pp
 	t.st.activeSessions.Store(int64(t.active))
 	t.st.sessionsStarted.Add(1)
 	p := t.addProc(s, key, startNS, ppid, img, s.rootSpan, at, seq)
+	if ids := t.identities(); ids != nil {
+		ids.ScanWorkdir(img.cwd) // its .env files are known by identity from now on
+	}
 	return s, p
 }
 
@@ -894,6 +920,12 @@ func (t *Tracker) imageOf(e *kevent.Exec) *image {
 	img.envHome = utf8Safe(e.Home)
 	img.userHome = t.homes.home(e.PID, e.EUID)
 	img.agent = t.agentOf(matcher.Proc{Exe: e.Exe, Filename: invoked, Args: e.Args})
+	img.stdinPipe, img.stdoutPipe = e.StdinPipe, e.StdoutPipe
+	if e.Header.Flags&kevent.FlagExeUnlinked != 0 {
+		// as /proc/<pid>/exe reads: "/memfd:name (deleted)", "/tmp/x (deleted)"
+		img.fileless = true
+		img.exe += " (deleted)"
+	}
 	t.seeHomes(img)
 	return img
 }
@@ -925,6 +957,9 @@ func newImage(exe, invoked string, args []string, cwd string, uid uint32, argsTr
 	}
 	if gitImage(img.exe) {
 		img.git, img.gitDirs = true, gitDirs(img.args, img.cwd)
+	}
+	if isLoader(img.exeName) {
+		img.program = utf8Safe(loadedProgram(img.args, img.cwd))
 	}
 	return img
 }

@@ -4,6 +4,7 @@ package keventtest
 
 import (
 	"encoding/binary"
+	"slices"
 	"strings"
 
 	"github.com/agentwatch/agentwatch/receiver/agentsessionreceiver/internal/kevent"
@@ -27,23 +28,35 @@ func header(h *kevent.Header, kind kevent.Kind) []byte {
 func Encode(ev kevent.Event) []byte {
 	switch e := ev.(type) {
 	case *kevent.Exec:
+		head, tail := e.Args, []string(nil)
+		if i := slices.Index(e.Args, kevent.ArgsCut); i >= 0 {
+			head, tail = e.Args[:i], e.Args[i+1:]
+		}
 		args := ""
-		if len(e.Args) > 0 {
-			args = strings.Join(e.Args, "\x00") + "\x00"
+		if len(head) > 0 {
+			args = strings.Join(head, "\x00") + "\x00"
+		}
+		tailBytes := ""
+		if tail != nil || len(head) < len(e.Args) {
+			// the kernel's tail starts mid-argument: a NUL ends that piece
+			tailBytes = "\x00" + strings.Join(tail, "\x00") + "\x00"
 		}
 		b := header(&e.Header, kevent.KindExec)
-		f := make([]byte, 32)
+		f := make([]byte, 48)
 		le.PutUint32(f[0:], e.PPID)
 		le.PutUint32(f[4:], e.UID)
 		le.PutUint32(f[8:], e.EUID)
 		le.PutUint16(f[12:], uint16(len(e.Home)))
+		le.PutUint16(f[14:], uint16(len(tailBytes)))
 		le.PutUint64(f[16:], e.PStart)
-		le.PutUint16(f[24:], uint16(len(e.Exe)))
-		le.PutUint16(f[26:], uint16(len(e.Filename)))
-		le.PutUint16(f[28:], uint16(len(args)))
-		le.PutUint16(f[30:], uint16(len(e.Cwd)))
+		le.PutUint64(f[24:], e.StdinPipe)
+		le.PutUint64(f[32:], e.StdoutPipe)
+		le.PutUint16(f[40:], uint16(len(e.Exe)))
+		le.PutUint16(f[42:], uint16(len(e.Filename)))
+		le.PutUint16(f[44:], uint16(len(args)+len(tailBytes)))
+		le.PutUint16(f[46:], uint16(len(e.Cwd)))
 		b = append(b, f...)
-		return append(append(append(append(append(b, e.Exe...), e.Filename...), args...), e.Cwd...), e.Home...)
+		return append(append(append(append(append(append(b, e.Exe...), e.Filename...), args...), tailBytes...), e.Cwd...), e.Home...)
 	case *kevent.Exit:
 		b := header(&e.Header, kevent.KindExit)
 		return le.AppendUint64(b, uint64(e.Status))
@@ -59,7 +72,22 @@ func Encode(ev kevent.Event) []byte {
 		b = le.AppendUint32(b, e.Mode)
 		b = le.AppendUint16(b, uint16(len(e.Path)))
 		b = le.AppendUint16(b, e.Syscall)
+		b = le.AppendUint64(b, e.ID.Ino)
+		b = le.AppendUint32(b, e.ID.Dev)
+		b = le.AppendUint32(b, e.ProcTarget)
 		return append(b, e.Path...)
+	case *kevent.FileOp:
+		b := header(&e.Header, kevent.KindFileOp)
+		b = le.AppendUint32(b, uint32(e.Ret))
+		b = le.AppendUint16(b, e.Op)
+		b = le.AppendUint16(b, uint16(len(e.Path)))
+		b = le.AppendUint16(b, uint16(len(e.Path2)))
+		b = le.AppendUint16(b, 0)
+		b = le.AppendUint32(b, e.Mode)
+		b = le.AppendUint64(b, e.ID.Ino)
+		b = le.AppendUint32(b, e.ID.Dev)
+		b = le.AppendUint32(b, 0)
+		return append(append(b, e.Path...), e.Path2...)
 	case *kevent.Connect:
 		b := header(&e.Header, kevent.KindConnect)
 		b = le.AppendUint32(b, uint32(e.Ret))
