@@ -6,7 +6,7 @@ CONFIG    ?= config/agentwatch.yaml
 # Kernel tests need root; in CI (CI=true) they must run and never skip.
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: help generate generate-check test test-unit bench fuzz lint clients agents
+.PHONY: help generate generate-check test test-unit bench bench-overhead fuzz lint clients agents
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -82,6 +82,10 @@ test-unit: ## unit tests only, no privileges needed
 
 bench: ## hot-path benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+OVERHEAD_FLAGS ?= -hooks tracepoint -rounds 6
+bench-overhead: build ## what the collector costs other processes and sessions: loops and a build, collector stopped vs running (root)
+	$(GO) run ./test/overhead -collector $(COLLECTOR) -config config/agentwatch.yaml $(OVERHEAD_FLAGS)
 
 FUZZTIME ?= 10s
 fuzz: ## run every fuzz target for FUZZTIME each
