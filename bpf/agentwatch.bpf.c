@@ -957,3 +957,97 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	bpf_map_delete_elem(&inflight, &id);
 	return 0;
 }
+
+/* ---- connects and sends by any path: cgroup sock_addr programs ---- */
+
+/*
+ * At the cgroup v2 root these run for every connect and every addressed
+ * UDP send of every process, whatever the path: connect(2), io_uring's
+ * IORING_OP_CONNECT, TCP Fast Open's sendto(MSG_FASTOPEN), sendto/sendmsg
+ * of an unconnected UDP socket. A process outside every session costs one
+ * hash lookup, and no syscall takes the slow path for them. They report
+ * what the syscall hooks do not see: a connect(2) the tracepoint or LSM
+ * hook is following (its marker in `inflight`) reports itself there.
+ */
+
+#define SOCK_STREAM_ 1
+#define SOCK_DGRAM_  2
+
+/* (tgid, destination) of the addressed UDP sends already reported: one
+ * record per process and destination, not one per datagram. */
+struct send_key {
+	__u32 tgid;
+	__u16 family;
+	__u16 port;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct send_key);
+	__type(value, __u8);
+} sent_dests SEC(".maps");
+
+static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, int send)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!lookup_tracked(tgid))
+		return 1;
+	if (!send) {
+		struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
+		if (in) {
+			/* connect(2): its syscall hook reports it, with its result */
+			if (in->sock_type == INFLIGHT_LSM_MARK)
+				bpf_map_delete_elem(&inflight, &id);
+			return 1;
+		}
+	}
+	struct send_key k = {.tgid = tgid, .family = v6 ? AF_INET6_ : AF_INET_};
+	k.port = bpf_ntohs((__u16)ctx->user_port);
+	if (v6) {
+		__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
+		__builtin_memcpy(&k.addr[0], &a0, 4);
+		__builtin_memcpy(&k.addr[4], &a1, 4);
+		__builtin_memcpy(&k.addr[8], &a2, 4);
+		__builtin_memcpy(&k.addr[12], &a3, 4);
+	} else {
+		__u32 a = ctx->user_ip4;
+		__builtin_memcpy(k.addr, &a, 4);
+	}
+	if (send) {
+		__u8 one = 1;
+		if (bpf_map_lookup_elem(&sent_dests, &k))
+			return 1;
+		bpf_map_update_elem(&sent_dests, &k, &one, BPF_ANY);
+	}
+	struct connect_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(&drops, EV_CONNECT);
+		return 1;
+	}
+	fill_hdr(&e->hdr, EV_CONNECT, (struct task_struct *)bpf_get_current_task());
+	e->hdr.flags = send ? F_SOCK_SEND : F_SOCK_CGROUP;
+	e->ret = 0;
+	e->family = k.family;
+	e->port = k.port;
+	__builtin_memcpy(e->addr, k.addr, 16);
+	e->sock_type = ctx->type;
+	e->_pad = 0;
+	e->_pad2 = 0;
+	bpf_ringbuf_submit(e, 0);
+	return 1;
+}
+
+SEC("cgroup/connect4")
+int sock_connect4(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 0, 0); }
+
+SEC("cgroup/connect6")
+int sock_connect6(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 1, 0); }
+
+SEC("cgroup/sendmsg4")
+int sock_sendmsg4(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 0, 1); }
+
+SEC("cgroup/sendmsg6")
+int sock_sendmsg6(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 1, 1); }

@@ -34,6 +34,7 @@ const (
 	AgentwatchMapOpenClass            = "open_class"
 	AgentwatchMapPathScratch          = "path_scratch"
 	AgentwatchMapSensitiveIds         = "sensitive_ids"
+	AgentwatchMapSentDests            = "sent_dests"
 	AgentwatchMapStats                = "stats"
 	AgentwatchMapTracked              = "tracked"
 	AgentwatchProgEnterConnect        = "enter_connect"
@@ -53,6 +54,10 @@ const (
 	AgentwatchProgHandleExit          = "handle_exit"
 	AgentwatchProgHandleFork          = "handle_fork"
 	AgentwatchProgIouringComplete     = "iouring_complete"
+	AgentwatchProgSockConnect4        = "sock_connect4"
+	AgentwatchProgSockConnect6        = "sock_connect6"
+	AgentwatchProgSockSendmsg4        = "sock_sendmsg4"
+	AgentwatchProgSockSendmsg6        = "sock_sendmsg6"
 	AgentwatchVarCfgCgroupMatch       = "cfg_cgroup_match"
 	AgentwatchVarCfgConnectAllowlist  = "cfg_connect_allowlist"
 	AgentwatchVarCfgDropFailedOpens   = "cfg_drop_failed_opens"
@@ -123,6 +128,10 @@ type AgentwatchProgramSpecs struct {
 	HandleExit          *ebpf.ProgramSpec `ebpf:"handle_exit"`
 	HandleFork          *ebpf.ProgramSpec `ebpf:"handle_fork"`
 	IouringComplete     *ebpf.ProgramSpec `ebpf:"iouring_complete"`
+	SockConnect4        *ebpf.ProgramSpec `ebpf:"sock_connect4"`
+	SockConnect6        *ebpf.ProgramSpec `ebpf:"sock_connect6"`
+	SockSendmsg4        *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
+	SockSendmsg6        *ebpf.ProgramSpec `ebpf:"sock_sendmsg6"`
 }
 
 // AgentwatchMapSpecs contains maps before they are loaded into the kernel.
@@ -147,6 +156,7 @@ type AgentwatchMapSpecs struct {
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
+	SentDests       *ebpf.MapSpec `ebpf:"sent_dests"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -204,6 +214,7 @@ type AgentwatchMaps struct {
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
+	SentDests       *ebpf.Map `ebpf:"sent_dests"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
 }
@@ -228,6 +239,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.OpenClass,
 		m.PathScratch,
 		m.SensitiveIds,
+		m.SentDests,
 		m.Stats,
 		m.Tracked,
 	)
@@ -269,6 +281,10 @@ type AgentwatchPrograms struct {
 	HandleExit          *ebpf.Program `ebpf:"handle_exit"`
 	HandleFork          *ebpf.Program `ebpf:"handle_fork"`
 	IouringComplete     *ebpf.Program `ebpf:"iouring_complete"`
+	SockConnect4        *ebpf.Program `ebpf:"sock_connect4"`
+	SockConnect6        *ebpf.Program `ebpf:"sock_connect6"`
+	SockSendmsg4        *ebpf.Program `ebpf:"sock_sendmsg4"`
+	SockSendmsg6        *ebpf.Program `ebpf:"sock_sendmsg6"`
 }
 
 func (p *AgentwatchPrograms) Close() error {
@@ -290,6 +306,10 @@ func (p *AgentwatchPrograms) Close() error {
 		p.HandleExit,
 		p.HandleFork,
 		p.IouringComplete,
+		p.SockConnect4,
+		p.SockConnect6,
+		p.SockSendmsg4,
+		p.SockSendmsg6,
 	)
 }
 

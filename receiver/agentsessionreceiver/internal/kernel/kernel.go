@@ -216,6 +216,7 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := t.attach(); err != nil {
 		return nil, err
 	}
+	t.attachSockAddr("/proc/self/mountinfo")
 	if t.backend == BackendLSM {
 		if err := t.attachLSM(opts.Enforce); err != nil {
 			return nil, err
@@ -451,6 +452,38 @@ func (t *Tracer) attach() error {
 		t.links = append(t.links, l)
 	}
 	return nil
+}
+
+// attachSockAddr attaches the cgroup sock_addr programs at the cgroup v2
+// root: connects and addressed UDP sends by any path (io_uring, TCP Fast
+// Open, unconnected UDP), on both backends. Without cgroup v2 they are
+// reported as failed hooks; the syscall hooks still see connect(2).
+func (t *Tracer) attachSockAddr(mountinfo string) {
+	root, rerr := cgroup2Root(mountinfo)
+	if rerr == nil {
+		t.logger.Info("connect and send programs attach at the cgroup v2 root", zap.String("cgroup2", root))
+	}
+	p := &t.objs.AgentwatchPrograms
+	for _, h := range []struct {
+		name string
+		at   ebpf.AttachType
+		prog *ebpf.Program
+	}{
+		{"cgroup/connect4", ebpf.AttachCGroupInet4Connect, p.SockConnect4},
+		{"cgroup/connect6", ebpf.AttachCGroupInet6Connect, p.SockConnect6},
+		{"cgroup/sendmsg4", ebpf.AttachCGroupUDP4Sendmsg, p.SockSendmsg4},
+		{"cgroup/sendmsg6", ebpf.AttachCGroupUDP6Sendmsg, p.SockSendmsg6},
+	} {
+		err := rerr
+		var l link.Link
+		if err == nil {
+			l, err = link.AttachCgroup(link.CgroupOptions{Path: root, Attach: h.at, Program: h.prog})
+		}
+		t.hooks = append(t.hooks, HookStatus{Name: h.name, Attached: err == nil, Err: err})
+		if err == nil {
+			t.links = append(t.links, l)
+		}
+	}
 }
 
 // Backend returns the chosen hook backend and why it was chosen.

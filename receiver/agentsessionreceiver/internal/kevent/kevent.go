@@ -61,9 +61,11 @@ const (
 	FlagPathTruncated = 1 << 3
 	FlagPathRaw       = 1 << 4
 	FlagPathDotDot    = 1 << 5
-	FlagExeUnlinked   = 1 << 6 // exec: the image has no name on disk (memfd, deleted file)
-	FlagIDSensitive   = 1 << 7 // open: the file's (dev, ino) is one the receiver marked sensitive
-	FlagProcOther     = 1 << 8 // open: /proc/<pid>/environ or mem of another process
+	FlagExeUnlinked   = 1 << 6  // exec: the image has no name on disk (memfd, deleted file)
+	FlagIDSensitive   = 1 << 7  // open: the file's (dev, ino) is one the receiver marked sensitive
+	FlagProcOther     = 1 << 8  // open: /proc/<pid>/environ or mem of another process
+	FlagSockCgroup    = 1 << 9  // connect: seen by cgroup/connect4|6 (io_uring, TCP Fast Open)
+	FlagSockSend      = 1 << 10 // connect: an addressed UDP send, seen by cgroup/sendmsg4|6
 )
 
 // Open syscalls (enum open_syscall).

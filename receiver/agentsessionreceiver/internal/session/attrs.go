@@ -49,6 +49,23 @@ func hooksFor(backend string) hookNames {
 	}
 }
 
+// connectHook names the hook of a connect record: the cgroup programs see
+// what no syscall hook does (io_uring, TCP Fast Open, addressed UDP sends).
+func connectHook(e *kevent.Connect, syscallHook string) string {
+	v6 := e.Family == 10
+	switch {
+	case e.Header.Flags&kevent.FlagSockSend != 0 && v6:
+		return "cgroup/sendmsg6"
+	case e.Header.Flags&kevent.FlagSockSend != 0:
+		return "cgroup/sendmsg4"
+	case e.Header.Flags&kevent.FlagSockCgroup != 0 && v6:
+		return "cgroup/connect6"
+	case e.Header.Flags&kevent.FlagSockCgroup != 0:
+		return "cgroup/connect4"
+	}
+	return syscallHook
+}
+
 func (h *hookNames) forOpen(sc uint16) string {
 	if int(sc) < len(h.open) {
 		return h.open[sc]

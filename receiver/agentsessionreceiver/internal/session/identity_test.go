@@ -163,3 +163,20 @@ func TestProcpsHidesEnviron(t *testing.T) {
 		t.Error("mem is never hidden")
 	}
 }
+
+func TestConnectHook(t *testing.T) {
+	for flags, want := range map[uint16]string{
+		0:                     "tracepoint/syscalls/sys_exit_connect",
+		kevent.FlagSockCgroup: "cgroup/connect4",
+		kevent.FlagSockSend:   "cgroup/sendmsg4",
+	} {
+		e := &kevent.Connect{Header: kevent.Header{Flags: flags}, Family: 2}
+		if got := connectHook(e, "tracepoint/syscalls/sys_exit_connect"); got != want {
+			t.Errorf("flags %#x: %q, want %q", flags, got, want)
+		}
+	}
+	e := &kevent.Connect{Header: kevent.Header{Flags: kevent.FlagSockSend}, Family: 10}
+	if got := connectHook(e, ""); got != "cgroup/sendmsg6" {
+		t.Errorf("v6 send: %q", got)
+	}
+}

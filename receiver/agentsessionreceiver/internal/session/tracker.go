@@ -668,7 +668,7 @@ func (t *Tracker) connect(e *kevent.Connect) {
 		a.PutStr(semconv.NetworkType, "ipv6")
 	}
 	a.PutInt(semconv.ConnectResult, int64(e.Ret))
-	a.PutStr(semconv.Hook, t.hooks.connect)
+	a.PutStr(semconv.Hook, connectHook(e, t.hooks.connect))
 	a.EnsureCapacity(a.Len() + 3)
 	if !t.putPeerName(p, a, e.Addr, e.Port) && e.SockType == 1 && (e.Ret == 0 || e.Ret == -int32(syscall.EINPROGRESS)) {
 		// No name yet: the TLS layer of this connection may give one.
