@@ -509,7 +509,7 @@ static __always_inline int report_open(struct task_struct *t, struct file *f, __
 			if (rule >= 0) {
 				__u8 act;
 				enforce_action(0, &act);
-				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END);
+				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END, 0);
 			}
 		}
 		inode_id(BPF_CORE_READ(f, f_inode), id);
@@ -885,6 +885,26 @@ int exit_fop_any(struct trace_event_raw_sys_exit *ctx) { return finish_fop(ctx);
 
 /* ---- connect ---- */
 
+/*
+ * Set by the receiver once connect4/connect6 are attached: they deny
+ * connects with EPERM, so sys_enter_connect leaves enforcement to them
+ * (no kill needed for a connect on the tracepoint backend).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u8);
+} sock_enforce SEC(".maps");
+
+static __always_inline int sock_enforces(void)
+{
+	__u32 zero = 0;
+	__u8 *on = bpf_map_lookup_elem(&sock_enforce, &zero);
+	return on && *on;
+}
+
+
 #define AF_INET_  2
 #define AF_INET6_ 10
 
@@ -917,13 +937,13 @@ int enter_connect(struct trace_event_raw_sys_enter *ctx)
 		struct socket *sock = (struct socket *)BPF_CORE_READ(f, private_data);
 		in.sock_type = BPF_CORE_READ(sock, type);
 	}
-	if (cfg_enforce != ENF_OFF) {
+	if (cfg_enforce != ENF_OFF && !sock_enforces()) {
 		long rule = connect_rule(family, in.addr, in.port);
 		if (rule != -1) {
 			/* at entry: the connect may still start; the caller never sees it */
 			__u8 act;
 			enforce_action(0, &act);
-			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, in.port, in.addr, NULL, 0, 0);
+			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, in.port, in.addr, NULL, 0, 0, 0);
 		}
 	}
 	__u64 id = bpf_get_current_pid_tgid();
@@ -995,13 +1015,17 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 	__u32 tgid = id >> 32;
 	if (!lookup_tracked(tgid))
 		return 1;
+	/* a connect(2) its syscall hook follows reports itself, with its result */
+	int syscall_seen = 0;
 	if (!send) {
 		struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
 		if (in) {
-			/* connect(2): its syscall hook reports it, with its result */
-			if (in->sock_type == INFLIGHT_LSM_MARK)
+			if (in->sock_type == INFLIGHT_LSM_MARK) {
+				/* lsm/socket_connect reported and judged it */
 				bpf_map_delete_elem(&inflight, &id);
-			return 1;
+				return 1;
+			}
+			syscall_seen = 1;
 		}
 	}
 	struct send_key k = {.tgid = tgid, .family = v6 ? AF_INET6_ : AF_INET_};
@@ -1016,6 +1040,23 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 		__u32 a = ctx->user_ip4;
 		__builtin_memcpy(k.addr, &a, 4);
 	}
+	/*
+	 * Enforcement: the one place that sees every way out can deny it
+	 * (returning 0 fails the syscall with EPERM) on any backend. No kill:
+	 * a cgroup program may not signal.
+	 */
+	if (cfg_enforce != ENF_OFF) {
+		long rule = connect_rule(k.family, k.addr, k.port);
+		if (rule != -1) {
+			__u8 act = cfg_enforce == ENF_ENFORCE ? ENF_ACT_DENY : ENF_ACT_AUDIT;
+			emit_enforce((struct task_struct *)bpf_get_current_task(), (__u32)rule, ENF_WHAT_CONNECT, act,
+				     k.family, k.port, k.addr, NULL, 0, 0, send ? F_SOCK_SEND : F_SOCK_CGROUP);
+			if (act == ENF_ACT_DENY)
+				return 0;
+		}
+	}
+	if (syscall_seen)
+		return 1;
 	if (send) {
 		__u8 one = 1;
 		if (bpf_map_lookup_elem(&sent_dests, &k))

@@ -35,6 +35,7 @@ const (
 	AgentwatchMapPathScratch          = "path_scratch"
 	AgentwatchMapSensitiveIds         = "sensitive_ids"
 	AgentwatchMapSentDests            = "sent_dests"
+	AgentwatchMapSockEnforce          = "sock_enforce"
 	AgentwatchMapStats                = "stats"
 	AgentwatchMapTracked              = "tracked"
 	AgentwatchProgEnterConnect        = "enter_connect"
@@ -157,6 +158,7 @@ type AgentwatchMapSpecs struct {
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
 	SentDests       *ebpf.MapSpec `ebpf:"sent_dests"`
+	SockEnforce     *ebpf.MapSpec `ebpf:"sock_enforce"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -215,6 +217,7 @@ type AgentwatchMaps struct {
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
 	SentDests       *ebpf.Map `ebpf:"sent_dests"`
+	SockEnforce     *ebpf.Map `ebpf:"sock_enforce"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
 }
@@ -240,6 +243,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.PathScratch,
 		m.SensitiveIds,
 		m.SentDests,
+		m.SockEnforce,
 		m.Stats,
 		m.Tracked,
 	)

@@ -136,10 +136,11 @@ static __always_inline int enforce_action(int can_deny, __u8 *act)
 	return can_deny ? -EPERM_ : 0;
 }
 
-/* Emits an EV_ENFORCE record; path_len bytes of data follow the fixed part. */
+/* Emits an EV_ENFORCE record; path_len bytes of data follow the fixed part.
+ * flags are the header's (F_SOCK_CGROUP: judged by a cgroup program). */
 static __always_inline void emit_enforce(struct task_struct *t, __u32 rule, __u8 what, __u8 action,
 					 __u16 family, __u16 port, __u8 *addr,
-					 struct path_buf *pb, __u32 start, __u32 end)
+					 struct path_buf *pb, __u32 start, __u32 end, __u16 flags)
 {
 	__u32 zero = 0;
 	struct ev_buf *ev = bpf_map_lookup_elem(&ev_scratch, &zero);
@@ -148,6 +149,7 @@ static __always_inline void emit_enforce(struct task_struct *t, __u32 rule, __u8
 	struct enforce_event *e = (struct enforce_event *)ev->raw;
 	char *data = ev->raw + sizeof(*e);
 	fill_hdr(&e->hdr, EV_ENFORCE, t);
+	e->hdr.flags = flags;
 	e->rule = rule;
 	e->what = what;
 	e->action = action;

@@ -98,7 +98,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 		if (rule >= 0) {
 			__u8 act;
 			verdict = enforce_action(1, &act);
-			emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, end);
+			emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, end, 0);
 		}
 	}
 	/* a denied open, and a file known by what it is, are reported even
@@ -170,7 +170,7 @@ int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, 
 		if (rule != -1) {
 			__u8 act;
 			verdict = enforce_action(1, &act);
-			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, port, addr, NULL, 0, 0);
+			emit_enforce(t, (__u32)rule, ENF_WHAT_CONNECT, act, family, port, addr, NULL, 0, 0, 0);
 		}
 	}
 

@@ -299,7 +299,13 @@ func (t *Tracer) fillNet(e EnforceOptions) error {
 	return nil
 }
 
-// ErrEnforceNeedsLSM: tracepoints cannot deny a syscall.
-var ErrEnforceNeedsLSM = errors.New("enforce.mode: enforce needs the LSM backend to deny opens and connects, " +
+func (e *EnforceOptions) deniesOpens() bool { return len(e.DenyPaths) > 0 || len(e.HomeRules) > 0 }
+
+func (e *EnforceOptions) deniesConnects() bool {
+	return len(e.AllowConnect) > 0 || len(e.DenyPorts) > 0
+}
+
+// ErrEnforceNeedsLSM: tracepoints cannot deny an open.
+var ErrEnforceNeedsLSM = errors.New("enforce.mode: enforce needs the LSM backend to deny opens (connects are denied by cgroup programs on any backend), " +
 	"and this kernel runs the tracepoint backend; use mode: monitor, or opt in to action: kill " +
 	"(SIGKILL at the syscall, which does not stop the syscall itself)")

@@ -111,6 +111,8 @@ type Tracer struct {
 	ids       *sensitiveIDs
 	keepGlobs []string
 	sweepStop chan struct{} // closed by Close
+	// sockDeny: the cgroup connect programs are attached and deny connects
+	sockDeny  bool
 	sweepDone chan struct{}
 
 	closeOnce sync.Once
@@ -145,7 +147,10 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if opts.Enforce.Mode == EnforceEnforce && t.backend != BackendLSM && !opts.Enforce.Kill {
+	// Opens can only be denied by LSM (or answered by a kill); connects
+	// are denied by the cgroup programs on any backend, checked once they
+	// are attached.
+	if opts.Enforce.Mode == EnforceEnforce && t.backend != BackendLSM && !opts.Enforce.Kill && opts.Enforce.deniesOpens() {
 		return nil, fmt.Errorf("%w (backend %s: %s)", ErrEnforceNeedsLSM, t.backend, t.reason)
 	}
 	defer func() {
@@ -217,6 +222,9 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 		return nil, err
 	}
 	t.attachSockAddr("/proc/self/mountinfo")
+	if opts.Enforce.Mode == EnforceEnforce && t.backend != BackendLSM && !opts.Enforce.Kill && opts.Enforce.deniesConnects() && !t.sockDeny {
+		return nil, fmt.Errorf("%w (backend %s: %s; the cgroup connect programs did not attach)", ErrEnforceNeedsLSM, t.backend, t.reason)
+	}
 	if t.backend == BackendLSM {
 		if err := t.attachLSM(opts.Enforce); err != nil {
 			return nil, err
@@ -464,6 +472,7 @@ func (t *Tracer) attachSockAddr(mountinfo string) {
 		t.logger.Info("connect and send programs attach at the cgroup v2 root", zap.String("cgroup2", root))
 	}
 	p := &t.objs.AgentwatchPrograms
+	attached := 0
 	for _, h := range []struct {
 		name string
 		at   ebpf.AttachType
@@ -482,6 +491,16 @@ func (t *Tracer) attachSockAddr(mountinfo string) {
 		t.hooks = append(t.hooks, HookStatus{Name: h.name, Attached: err == nil, Err: err})
 		if err == nil {
 			t.links = append(t.links, l)
+			if h.at == ebpf.AttachCGroupInet4Connect || h.at == ebpf.AttachCGroupInet6Connect {
+				attached++
+			}
+		}
+	}
+	// Both connect programs up: they judge every connect; the syscall
+	// tracepoint leaves enforcement to them.
+	if attached == 2 {
+		if err := t.objs.SockEnforce.Update(uint32(0), uint8(1), ebpf.UpdateAny); err == nil {
+			t.sockDeny = true
 		}
 	}
 }

@@ -2,8 +2,10 @@ package kernel
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -98,4 +100,59 @@ func TestKernelConnectsByAnyPath(t *testing.T) {
 	require.Equal(t, 1, tcpSyscall, "connect(2): one record, from its syscall hook")
 	require.Equal(t, 1, tcpCgroup, "the TCP Fast Open send: one record, from cgroup/connect4")
 	require.Equal(t, 1, udpSends, "three datagrams to one destination: one record")
+}
+
+// With enforce on the tracepoint backend, a denied port is refused with
+// EPERM by the cgroup programs, whatever the way out: connect(2), a UDP
+// connect, a TCP Fast Open send; no kill, and the process goes on. Opens
+// would still need action: kill (TestEnforceNeedsLSMOrKill).
+func TestEnforceDeniesConnectsOnTracepoints(t *testing.T) {
+	testenv.RequireRoot(t)
+	const agent = "aw-kt-sockdeny"
+	port := testenv.TCPSink(t)
+	o := testOptions(agent)
+	o.Hooks = BackendTracepoint
+	var err error
+	o.Enforce, err = CompileEnforce(EnforceEnforce, false, nil, nil, []int{port}, nil)
+	require.NoError(t, err)
+	tr, err := Open(o, zaptest.NewLogger(t))
+	require.NoError(t, err, "connect rules alone need no LSM")
+	defer tr.Close()
+
+	script := fmt.Sprintf(`if exec 3<>/dev/tcp/127.0.0.1/%[1]d; then echo tcp=ok; else echo tcp=denied; fi
+if echo x 2>/dev/null >/dev/udp/127.0.0.1/%[1]d; then echo udp=ok; else echo udp=denied; fi
+echo survived`, port)
+	out, err := exec.Command(testenv.AgentExecutable(t, "/bin/bash", agent), "-c", script).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "tcp=denied")
+	require.Contains(t, string(out), "udp=denied")
+	require.Contains(t, string(out), "survived", "denied, not killed")
+
+	self := uint32(os.Getpid())
+	require.NoError(t, tr.Track(self, 0, false))
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	err = unix.Sendto(s, []byte("x"), unix.MSG_FASTOPEN, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}})
+	unix.Close(s)
+	require.NoError(t, tr.Untrack(self))
+	require.ErrorIs(t, err, unix.EPERM, "a TCP Fast Open send to a denied port")
+
+	var denials int
+	var rec ringbuf.Record
+	for {
+		err := tr.Read(&rec, time.Now().Add(time.Second))
+		if errors.Is(err, ErrTimeout) {
+			break
+		}
+		require.NoError(t, err)
+		ev, err := kevent.Decode(rec.RawSample)
+		require.NoError(t, err)
+		if e, ok := ev.(*kevent.Enforce); ok && e.What == kevent.EnforceConnect {
+			require.Equal(t, uint8(kevent.EnforceDeny), e.Action)
+			require.Equal(t, uint16(port), e.Port)
+			require.NotZero(t, e.Flags&(kevent.FlagSockCgroup|kevent.FlagSockSend), "judged by a cgroup program")
+			denials++
+		}
+	}
+	require.Equal(t, 3, denials, "one enforce record per attempt, none from the syscall tracepoint")
 }

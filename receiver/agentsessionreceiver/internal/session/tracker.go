@@ -717,11 +717,15 @@ func (t *Tracker) enforce(e *kevent.Enforce) {
 	case kevent.EnforceConnect:
 		a.PutStr(semconv.NetworkPeerAddress, e.Addr.String())
 		a.PutInt(semconv.NetworkPeerPort, int64(e.Port))
+		syscallHook := "tracepoint/syscalls/sys_enter_connect"
 		if t.cfg.Backend == BackendLSM {
-			a.PutStr(semconv.Hook, t.hooks.connect)
-		} else {
-			a.PutStr(semconv.Hook, "tracepoint/syscalls/sys_enter_connect")
+			syscallHook = t.hooks.connect
 		}
+		family := uint16(2)
+		if e.Addr.Is6() {
+			family = 10
+		}
+		a.PutStr(semconv.Hook, connectHook(&kevent.Connect{Header: e.Header, Family: family}, syscallHook))
 	}
 }
 
