@@ -556,28 +556,29 @@ func creat(args []string) error {
 	return nil
 }
 
-// sinkAddr resolves HOST:PORT to an IPv4 sockaddr.
-func sinkAddr(hostport string) (*unix.SockaddrInet4, error) {
-	ap, err := net.ResolveTCPAddr("tcp4", hostport)
+// fileAndSink reads FILE and resolves HOST:PORT (args[0], args[1]): what
+// every send mode starts with.
+func fileAndSink(args []string, usage string) ([]byte, *unix.SockaddrInet4, error) {
+	if err := need(args, 2, usage); err != nil {
+		return nil, nil, err
+	}
+	data, err := os.ReadFile(args[0])
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	ap, err := net.ResolveTCPAddr("tcp4", args[1])
+	if err != nil {
+		return nil, nil, err
 	}
 	sa := &unix.SockaddrInet4{Port: ap.Port}
 	copy(sa.Addr[:], ap.IP.To4())
-	return sa, nil
+	return data, sa, nil
 }
 
 // tfoSend reads FILE and sends it with sendto(MSG_FASTOPEN): the TCP
 // connection is made by the send, no connect(2) is ever called.
 func tfoSend(args []string) error {
-	if err := need(args, 2, "tfo-send FILE HOST:PORT"); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		return err
-	}
-	sa, err := sinkAddr(args[1])
+	data, sa, err := fileAndSink(args, "tfo-send FILE HOST:PORT")
 	if err != nil {
 		return err
 	}
@@ -596,14 +597,7 @@ func tfoSend(args []string) error {
 // uringConnect reads FILE, connects with IORING_OP_CONNECT and writes the
 // bytes: the connect is no syscall of the process.
 func uringConnect(args []string) error {
-	if err := need(args, 2, "uring-connect FILE HOST:PORT"); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		return err
-	}
-	ap, err := net.ResolveTCPAddr("tcp4", args[1])
+	data, sa, err := fileAndSink(args, "uring-connect FILE HOST:PORT")
 	if err != nil {
 		return err
 	}
@@ -615,8 +609,8 @@ func uringConnect(args []string) error {
 	// struct sockaddr_in, by hand: the SQE points at it
 	var raw [16]byte
 	raw[0] = unix.AF_INET
-	raw[2], raw[3] = byte(ap.Port>>8), byte(ap.Port)
-	copy(raw[4:8], ap.IP.To4())
+	raw[2], raw[3] = byte(sa.Port>>8), byte(sa.Port)
+	copy(raw[4:8], sa.Addr[:])
 	r, err := newUring()
 	if err != nil {
 		return err
@@ -638,14 +632,7 @@ func uringConnect(args []string) error {
 // udpSendto reads FILE and sends it in one datagram from an unconnected UDP
 // socket: no connect(2), an address on the send.
 func udpSendto(args []string) error {
-	if err := need(args, 2, "udp-sendto FILE HOST:PORT"); err != nil {
-		return err
-	}
-	data, err := os.ReadFile(args[0])
-	if err != nil {
-		return err
-	}
-	sa, err := sinkAddr(args[1])
+	data, sa, err := fileAndSink(args, "udp-sendto FILE HOST:PORT")
 	if err != nil {
 		return err
 	}

@@ -70,19 +70,10 @@ func TestKernelConnectsByAnyPath(t *testing.T) {
 	}()
 
 	var tcpSyscall, tcpCgroup, udpSends int
-	// every record until a quiet second: a second report would show
-	var rec ringbuf.Record
-	for {
-		err := tr.Read(&rec, time.Now().Add(time.Second))
-		if errors.Is(err, ErrTimeout) {
-			break
-		}
-		require.NoError(t, err)
-		ev, err := kevent.Decode(rec.RawSample)
-		require.NoError(t, err)
+	drain(t, tr, func(ev kevent.Event) {
 		c, ok := ev.(*kevent.Connect)
 		if !ok || c.PID != self {
-			continue
+			return
 		}
 		switch {
 		case c.Flags&kevent.FlagSockSend != 0:
@@ -96,7 +87,7 @@ func TestKernelConnectsByAnyPath(t *testing.T) {
 			require.Equal(t, uint16(port), c.Port)
 			tcpSyscall++
 		}
-	}
+	})
 	require.Equal(t, 1, tcpSyscall, "connect(2): one record, from its syscall hook")
 	require.Equal(t, 1, tcpCgroup, "the TCP Fast Open send: one record, from cgroup/connect4")
 	require.Equal(t, 1, udpSends, "three datagrams to one destination: one record")
@@ -138,21 +129,30 @@ echo survived`, port)
 	require.ErrorIs(t, err, unix.EPERM, "a TCP Fast Open send to a denied port")
 
 	var denials int
-	var rec ringbuf.Record
-	for {
-		err := tr.Read(&rec, time.Now().Add(time.Second))
-		if errors.Is(err, ErrTimeout) {
-			break
-		}
-		require.NoError(t, err)
-		ev, err := kevent.Decode(rec.RawSample)
-		require.NoError(t, err)
+	drain(t, tr, func(ev kevent.Event) {
 		if e, ok := ev.(*kevent.Enforce); ok && e.What == kevent.EnforceConnect {
 			require.Equal(t, uint8(kevent.EnforceDeny), e.Action)
 			require.Equal(t, uint16(port), e.Port)
 			require.NotZero(t, e.Flags&(kevent.FlagSockCgroup|kevent.FlagSockSend), "judged by a cgroup program")
 			denials++
 		}
-	}
+	})
 	require.Equal(t, 3, denials, "one enforce record per attempt, none from the syscall tracepoint")
+}
+
+// drain hands every record to fn until a quiet second: a record reported
+// twice would show.
+func drain(t *testing.T, tr *Tracer, fn func(kevent.Event)) {
+	t.Helper()
+	var rec ringbuf.Record
+	for {
+		err := tr.Read(&rec, time.Now().Add(time.Second))
+		if errors.Is(err, ErrTimeout) {
+			return
+		}
+		require.NoError(t, err)
+		ev, err := kevent.Decode(rec.RawSample)
+		require.NoError(t, err)
+		fn(ev)
+	}
 }
