@@ -1015,19 +1015,6 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 	__u32 tgid = id >> 32;
 	if (!lookup_tracked(tgid))
 		return 1;
-	/* a connect(2) its syscall hook follows reports itself, with its result */
-	int syscall_seen = 0;
-	if (!send) {
-		struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
-		if (in) {
-			if (in->sock_type == INFLIGHT_LSM_MARK) {
-				/* lsm/socket_connect reported and judged it */
-				bpf_map_delete_elem(&inflight, &id);
-				return 1;
-			}
-			syscall_seen = 1;
-		}
-	}
 	struct send_key k = {.tgid = tgid, .family = v6 ? AF_INET6_ : AF_INET_};
 	k.port = bpf_ntohs((__u16)ctx->user_port);
 	if (v6) {
@@ -1039,6 +1026,30 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 	} else {
 		__u32 a = ctx->user_ip4;
 		__builtin_memcpy(k.addr, &a, 4);
+	}
+	/* a connect(2) its syscall hook follows reports itself, with its result */
+	int syscall_seen = 0;
+	if (!send) {
+		struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
+		if (in && in->sock_type == INFLIGHT_LSM_MARK) {
+			/*
+			 * lsm/socket_connect reported and judged a connect to this
+			 * destination. Only to this one: a connect that failed
+			 * between the two hooks (EISCONN) leaves its marker behind,
+			 * which must not let another way out pass unjudged.
+			 */
+			__u64 a0, a1, b0, b1;
+			__builtin_memcpy(&a0, &in->addr[0], 8);
+			__builtin_memcpy(&a1, &in->addr[8], 8);
+			__builtin_memcpy(&b0, &k.addr[0], 8);
+			__builtin_memcpy(&b1, &k.addr[8], 8);
+			int same = in->family == k.family && in->port == k.port && a0 == b0 && a1 == b1;
+			bpf_map_delete_elem(&inflight, &id);
+			if (same)
+				return 1;
+		} else if (in) {
+			syscall_seen = 1;
+		}
 	}
 	/*
 	 * Enforcement: the one place that sees every way out can deny it

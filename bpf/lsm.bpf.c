@@ -177,7 +177,8 @@ int BPF_PROG(lsm_socket_connect, struct socket *sock, struct sockaddr *address, 
 	/* the cgroup connect program, which runs next, leaves this one to us */
 	if (!verdict) {
 		__u64 id = bpf_get_current_pid_tgid();
-		struct inflight mark = {.sock_type = INFLIGHT_LSM_MARK};
+		struct inflight mark = {.sock_type = INFLIGHT_LSM_MARK, .family = family, .port = port};
+		__builtin_memcpy(mark.addr, addr, 16);
 		bpf_map_update_elem(&inflight, &id, &mark, BPF_ANY);
 	}
 
