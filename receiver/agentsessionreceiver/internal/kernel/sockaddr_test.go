@@ -3,7 +3,6 @@ package kernel
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"testing"
@@ -33,19 +32,7 @@ func TestKernelConnectsByAnyPath(t *testing.T) {
 	}
 	require.True(t, attached["cgroup/connect4"] && attached["cgroup/sendmsg4"], "hooks: %v", tr.Hooks())
 
-	lis, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer lis.Close()
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := lis.Addr().(*net.TCPAddr).Port
+	port := testenv.TCPSink(t)
 	sa := &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
 	udpPort := port + 1 // nothing listens: a send still leaves
 

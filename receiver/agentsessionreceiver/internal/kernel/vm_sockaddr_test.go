@@ -3,7 +3,6 @@
 package kernel
 
 import (
-	"net"
 	"os"
 	"runtime"
 	"testing"
@@ -23,22 +22,11 @@ import (
 // port is still refused.
 func TestVMStaleConnectMarkerDeniesNothingElse(t *testing.T) {
 	vmtest.RequireGuest(t)
-	lis, err := net.Listen("tcp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer lis.Close()
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	allowed := lis.Addr().(*net.TCPAddr).Port
+	allowed := testenv.TCPSink(t)
 	denied := testenv.TCPSink(t)
 	o := testOptions("aw-vm-stale")
 	o.Hooks = BackendLSM
+	var err error
 	o.Enforce, err = CompileEnforce(EnforceEnforce, false, nil, nil, []int{denied}, nil)
 	require.NoError(t, err)
 	tr, err := Open(o, zaptest.NewLogger(t))
