@@ -35,11 +35,29 @@ VM_EVASION_PKG   ?= ./test/evasion/
 VM_EVASION_RUN   ?= ^TestEvasionCorpus$$
 VM_EVASION_FLAGS ?= -mem 512 -file /bin/bash -file /usr/bin/curl
 
+# make bench-overhead-vm: the overhead bench's loops (test/overhead) in a
+# guest on the LSM backend, receiver stopped vs running (test/overhead/vm).
+# The guest has no compiler: the loop program is built static on the host
+# and shipped in with -file, with bash (the agent is a copy of it) and the
+# file under a noise prefix that a loop opens. The guest runs with QEMU's
+# -icount (BENCH_VM_ICOUNT; empty for the host's wall clock): its time
+# counts emulated instructions, so the figures do not move with the load
+# of the shared host (which swings wall-clock TCG runs by up to 2× from
+# round to round). About 2 minutes.
+BENCH_VM_LOOP   := build/overhead-loop
+BENCH_VM_ICOUNT ?= shift=0
+BENCH_VM_FLAGS  ?= -mem 512 -timeout 8m
+# Rounds of stopped/running pairs, and more test binary flags
+# (-overhead.strict fails the run when an outside-session loop misses its
+# target).
+BENCH_VM_ROUNDS ?= 4
+BENCH_VM_ARGS   ?=
+
 # Built rather than `go run`, which would turn the guest's exit status into 1.
 # The runner builds the guest binaries with the same GO.
 VMTEST := build/vmtest
 
-.PHONY: test-vm test-vm-evasion vm-kernel lint-vm $(VMTEST)
+.PHONY: test-vm test-vm-evasion vm-kernel lint-vm bench-overhead-vm $(VMTEST)
 
 $(VMTEST):
 	@$(GO) build -o $@ ./internal/vmtest/cmd/vmtest
@@ -53,9 +71,16 @@ test-vm: $(VMTEST) ## run VM_PKG's VM_RUN tests, then the evasion corpus, in QEM
 test-vm-evasion: $(VMTEST) ## run the evasion corpus (test/evasion) in a QEMU guest on the BPF LSM backend
 	$(VM_EVASION_CMD)
 
+bench-overhead-vm: $(VMTEST) ## the overhead bench's loops in a QEMU guest on the BPF LSM backend, receiver stopped vs running
+	gcc -static -O2 -x c -o $(BENCH_VM_LOOP) test/overhead/loop_c.txt
+	GO=$(GO) $(VMTEST) run -pkg ./test/overhead/vm/ -run '^TestVMOverhead$$' $(if $(VM_CACHE),-cache $(VM_CACHE)) \
+	  -file /bin/bash -file $(BENCH_VM_LOOP):/bench/loop -file /usr/lib/os-release \
+	  $(if $(BENCH_VM_ICOUNT),-icount $(BENCH_VM_ICOUNT)) $(BENCH_VM_FLAGS) \
+	  -- -overhead.rounds=$(BENCH_VM_ROUNDS) -overhead.icount='$(BENCH_VM_ICOUNT)' $(BENCH_VM_ARGS)
+
 vm-kernel: $(VMTEST) ## fetch and cache the VM tests' guest kernel (Debian linux-image-cloud-amd64)
 	$(VMTEST) kernel $(if $(VM_CACHE),-cache $(VM_CACHE))
 
 # Plain `go vet ./...` does not see files behind the vmtest tag.
 lint-vm: ## go vet the guest-only (vmtest-tagged) tests and the VM runner
-	$(GO) vet -tags vmtest $(VM_PKG) $(VM_EVASION_PKG) ./internal/vmtest/...
+	$(GO) vet -tags vmtest $(VM_PKG) $(VM_EVASION_PKG) ./test/overhead/... ./internal/vmtest/...

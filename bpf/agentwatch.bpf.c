@@ -358,7 +358,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	e->ppid = ptgid;
 	e->_pad = 0;
 	e->pstart = leader_start(parent);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(EV_FORK));
 	return 0;
 }
 
@@ -377,7 +377,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 		e->hdr.pid = tgid;
 		e->exit_code = BPF_CORE_READ(p, exit_code);
 		e->_pad = 0;
-		bpf_ringbuf_submit(e, 0);
+		bpf_ringbuf_submit(e, wake_flags(EV_EXIT));
 	} else {
 		count(&drops, EV_EXIT);
 	}
@@ -387,65 +387,27 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 
 /* ---- file opens ---- */
 
-static __always_inline int stash_open(__u64 uptr, int dfd, __u32 flags, __u32 mode, __u16 sc)
-{
-	if (!current_tracked())
-		return 0;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight in = {.uptr = uptr, .dfd = dfd, .flags = flags, .mode = mode, .syscall = sc};
-	if (bpf_map_update_elem(&inflight, &id, &in, BPF_ANY))
-		count(&stats, STAT_INFLIGHT_FULL);
-	return 0;
-}
+/*
+ * Opens are read at the syscall's exit only: the arguments are still in the
+ * task's saved user registers (x86_64 keeps rdi, rsi, rdx and r10 across
+ * the call), so no program runs at entry. For a process outside every
+ * session an open costs one program and one hash lookup, not two.
+ */
+#define NR_OPEN              2
+#define NR_CREAT             85
+#define NR_OPENAT            257
+#define NR_OPEN_BY_HANDLE_AT 304
+#define NR_OPENAT2           437
 
-SEC("tracepoint/syscalls/sys_enter_openat")
-int enter_openat(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_open(ctx->args[1], (int)ctx->args[0], ctx->args[2], ctx->args[3], SYS_OPENAT);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int enter_openat2(struct trace_event_raw_sys_enter *ctx)
-{
-	struct open_how how = {};
-	if (!current_tracked())
-		return 0;
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return stash_open(ctx->args[1], (int)ctx->args[0], how.flags, how.mode, SYS_OPENAT2);
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int enter_open(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_open(ctx->args[0], AT_FDCWD_, ctx->args[1], ctx->args[2], SYS_OPEN);
-}
-
-SEC("tracepoint/syscalls/sys_enter_creat")
-int enter_creat(struct trace_event_raw_sys_enter *ctx)
-{
-	/* creat(2) == open(O_CREAT|O_WRONLY|O_TRUNC) */
-	return stash_open(ctx->args[0], AT_FDCWD_, 0100 | 01 | 01000, ctx->args[1], SYS_CREAT);
-}
-
-/* A handle names no path: the record gets the file's, on success only. */
-SEC("tracepoint/syscalls/sys_enter_open_by_handle_at")
-int enter_open_by_handle_at(struct trace_event_raw_sys_enter *ctx)
-{
-	return stash_open(0, (int)ctx->args[0], ctx->args[2], 0, SYS_OPEN_BY_HANDLE);
-}
+/* pt_regs from r10 to di: the syscall argument registers, in one read. */
+struct syscall_regs {
+	__u64 r10, r9, r8, ax, cx, dx, si, di;
+};
 
 const volatile __u8 cfg_drop_failed_opens = 0;
 const volatile __u8 cfg_drop_path_opens = 0;
 
 #define O_PATH_ 010000000
-/* Sensitive basename prefixes (".env", "credentials", "id_rsa"). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 256);
-	__type(key, struct prefix_key);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} keep_names SEC(".maps");
 
 static __always_inline int keep_name(struct prefix_key *k, const char *src, __u32 len)
 {
@@ -457,6 +419,60 @@ static __always_inline int keep_name(struct prefix_key *k, const char *src, __u3
 	bpf_probe_read_kernel(k->data, NAME_KEY_LEN, src);
 	k->prefixlen = len * 8;
 	return bpf_map_lookup_elem(&keep_names, k) != NULL;
+}
+
+/*
+ * Directories every file of which is noise (/usr/lib/, a node_modules
+ * tree), learnt from full walks: an open in one of them is dropped without
+ * walking its path again. Keyed by the directory's dentry and mount (the
+ * pair a path names); an entry holds the directory's inode number, so a
+ * dentry freed and reused for another directory misses, and the generation
+ * at which it was learnt: every rename and mount on the host (fop hooks,
+ * entry and exit) moves the generation on, since either can give a known
+ * directory another path. Only without enforcement, which needs the path.
+ */
+struct noise_dir_key {
+	__u64 dentry;
+	__u64 mnt;
+};
+
+struct noise_dir_val {
+	__u64 gen;
+	__u64 ino;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct noise_dir_key);
+	__type(value, struct noise_dir_val);
+} noise_dirs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} noise_gen SEC(".maps");
+
+static __always_inline __u64 noise_gen_now(void)
+{
+	__u32 zero = 0;
+	__u64 *g = bpf_map_lookup_elem(&noise_gen, &zero);
+	return g ? *g : 0;
+}
+
+static __always_inline void noise_gen_bump(void)
+{
+	__u32 zero = 0;
+	__u64 *g = bpf_map_lookup_elem(&noise_gen, &zero);
+	if (g)
+		__sync_fetch_and_add(g, 1);
+}
+
+static __always_inline __u64 dentry_ino(struct dentry *d)
+{
+	return BPF_CORE_READ(d, d_inode, i_ino);
 }
 
 /*
@@ -472,7 +488,46 @@ struct open_args {
 	__u32 flags;
 	__u32 mode;
 	__u16 syscall;
+	__u16 nr; /* a syscall exit's number: the rest is read when needed (open_args_read) */
 };
+
+/*
+ * The arguments of the open syscall a->nr, from the saved user registers.
+ * Read only when the record is built: an open in a known noise directory
+ * needs none of them. 0 when nr is no open.
+ */
+static __always_inline int open_args_read(struct task_struct *t, struct open_args *a)
+{
+	if (!a->nr)
+		return 1; /* filled by the caller */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	struct syscall_regs r = {};
+	if (bpf_probe_read_kernel(&r, sizeof(r), __builtin_preserve_access_index(&regs->r10)))
+		return 0;
+	switch (a->nr) {
+	case NR_OPENAT:
+		*a = (struct open_args){.dfd = (int)r.di, .uptr = r.si, .flags = r.dx, .mode = r.r10, .syscall = SYS_OPENAT};
+		return 1;
+	case NR_OPENAT2: {
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (void *)r.dx);
+		*a = (struct open_args){.dfd = (int)r.di, .uptr = r.si, .flags = how.flags, .mode = how.mode, .syscall = SYS_OPENAT2};
+		return 1;
+	}
+	case NR_OPEN:
+		*a = (struct open_args){.dfd = AT_FDCWD_, .uptr = r.di, .flags = r.si, .mode = r.dx, .syscall = SYS_OPEN};
+		return 1;
+	case NR_CREAT:
+		/* creat(2) == open(O_CREAT|O_WRONLY|O_TRUNC) */
+		*a = (struct open_args){.dfd = AT_FDCWD_, .uptr = r.di, .flags = 0100 | 01 | 01000, .mode = r.si, .syscall = SYS_CREAT};
+		return 1;
+	case NR_OPEN_BY_HANDLE_AT:
+		/* a handle names no path: the record gets the file's */
+		*a = (struct open_args){.dfd = (int)r.di, .flags = r.dx, .syscall = SYS_OPEN_BY_HANDLE};
+		return 1;
+	}
+	return 0;
+}
 
 static __always_inline int report_open(struct task_struct *t, struct file *f, __s32 ret, struct open_args *a)
 {
@@ -492,35 +547,71 @@ static __always_inline int report_open(struct task_struct *t, struct file *f, __
 	struct file_id *id = (struct file_id *)&e->ino;
 	__u32 target = 0;
 
+	struct noise_dir_key nk = {};
+	__u64 gen = 0;
+	struct walk_ctx w = {};
 	if (f) {
 		/* success: the kernel's own view of what was opened */
 		struct path fp = BPF_CORE_READ(f, f_path);
 		dent = fp.dentry;
-		start = walk_abs(&fp, pb, &trunc, &noise);
-		end = PATH_END;
-		/*
-		 * Tracepoints cannot deny; `action: kill` kills at syscall exit,
-		 * on the path the kernel resolved. The open has happened, but
-		 * the signal is fatal before the caller runs again. (Before the
-		 * identity: the enforce record is built in the same scratch.)
-		 */
-		if (cfg_enforce != ENF_OFF && !trunc) {
-			long rule = deny_open_rule(pb, start, PATH_END);
-			if (rule >= 0) {
-				__u8 act;
-				enforce_action(0, &act);
-				emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, start, PATH_END, 0);
+		if (cfg_enforce != ENF_OFF) {
+			walk(&fp, &w);
+			/*
+			 * Tracepoints cannot deny; `action: kill` kills at syscall
+			 * exit, on the path the kernel resolved. The open has
+			 * happened, but the signal is fatal before the caller runs
+			 * again. (Before the identity: the enforce record is built
+			 * in the same scratch.)
+			 */
+			if (!w.truncated) {
+				long rule = deny_open_rule(pb, w.off, PATH_END);
+				if (rule >= 0) {
+					__u8 act;
+					enforce_action(0, &act);
+					emit_enforce(t, rule, ENF_WHAT_OPEN, act, 0, 0, NULL, pb, w.off, PATH_END, 0);
+				}
 			}
 		}
-		inode_id(BPF_CORE_READ(f, f_inode), id);
+		struct inode *ino = BPF_CORE_READ(f, f_inode);
+		struct super_block *sb = BPF_CORE_READ(ino, i_sb);
+		id->ino = BPF_CORE_READ(ino, i_ino);
+		id->dev = BPF_CORE_READ(sb, s_dev);
+		id->_pad = 0;
 		/* known by what it is: no path makes it noise */
 		if (id_sensitive(id))
 			flags |= F_ID_SENSITIVE;
-		else if ((target = proc_other(f)))
+		else if (BPF_CORE_READ(sb, s_magic) == PROC_SUPER_MAGIC_ && (target = proc_other(f)))
 			flags |= F_PROC_OTHER;
+		if (cfg_enforce == ENF_OFF) {
+			struct dentry *dir = BPF_CORE_READ(dent, d_parent);
+			nk.dentry = (__u64)dir;
+			nk.mnt = (__u64)fp.mnt;
+			gen = noise_gen_now();
+			if (!flags) {
+				struct noise_dir_val *v = bpf_map_lookup_elem(&noise_dirs, &nk);
+				if (v && v->gen == gen && v->ino == dentry_ino(dir)) {
+					count(&stats, STAT_NOISE_DROPPED);
+					count(&stats, STAT_NOISE_DIR_HIT);
+					return 0;
+				}
+			}
+			walk(&fp, &w);
+		}
+		if (!open_args_read(t, a))
+			return 0;
+		start = w.off;
+		if (start == PATH_END) {
+			start = PATH_END - 1;
+			pb->buf[start & PATH_MASK] = '/';
+		}
+		end = PATH_END;
+		trunc = w.truncated;
+		noise = w.noise;
 	} else {
 		/* failure: the caller's string, made absolute against cwd or dirfd */
 		struct upath u = {};
+		if (!open_args_read(t, a))
+			return 0;
 		id->ino = 0;
 		id->dev = 0;
 		flags |= F_PATH_RAW;
@@ -541,6 +632,12 @@ static __always_inline int report_open(struct task_struct *t, struct file *f, __
 	int known = flags & (F_ID_SENSITIVE | F_PROC_OTHER | F_PATH_DOTDOT);
 	if (!known && (noise || prefix_is_noise(pb, start, end))) {
 		count(&stats, STAT_NOISE_DROPPED);
+		/* the directory alone is noise: every file in it is */
+		if (f && cfg_enforce == ENF_OFF && w.leaf_off > start && w.leaf_off < PATH_END &&
+		    (w.noise_dir || prefix_is_noise(pb, start, w.leaf_off + 1))) {
+			struct noise_dir_val v = {.gen = gen, .ino = dentry_ino((struct dentry *)nk.dentry)};
+			bpf_map_update_elem(&noise_dirs, &nk, &v, BPF_ANY);
+		}
 		return 0;
 	}
 	/*
@@ -590,14 +687,14 @@ static __always_inline int report_open(struct task_struct *t, struct file *f, __
 
 static __always_inline int finish_open(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight *in = bpf_map_lookup_elem(&inflight, &id);
-	if (!in)
+	if (!current_tracked())
 		return 0;
-	struct open_args a = {.uptr = in->uptr, .dfd = in->dfd, .flags = in->flags, .mode = in->mode, .syscall = in->syscall};
-	bpf_map_delete_elem(&inflight, &id);
 	struct task_struct *t = bpf_get_current_task_btf();
 	__s32 ret = ctx->ret;
+	/* a failed open by handle names nothing: no record */
+	if (ret < 0 && ctx->id == NR_OPEN_BY_HANDLE_AT)
+		return 0;
+	struct open_args a = {.nr = ctx->id};
 	return report_open(t, ret >= 0 ? fd_file(t, ret) : NULL, ret, &a);
 }
 
@@ -649,6 +746,28 @@ int BPF_PROG(iouring_complete, void *ring, void *req)
 #define MS_MOVE_        8192
 #define MS_REMOUNT_     32
 #define MS_PROPAGATION_ ((1 << 17) | (1 << 18) | (1 << 19) | (1 << 20)) /* UNBINDABLE PRIVATE SLAVE SHARED */
+
+/* x86_64 syscall numbers of the file ops (the object is built for amd64) */
+#define NR_RENAME     82
+#define NR_LINK       86
+#define NR_UNLINK     87
+#define NR_CHMOD      90
+#define NR_FCHMOD     91
+#define NR_MOUNT      165
+#define NR_UNLINKAT   263
+#define NR_RENAMEAT   264
+#define NR_LINKAT     265
+#define NR_FCHMODAT   268
+#define NR_RENAMEAT2  316
+#define NR_MOVE_MOUNT 429
+#define NR_FCHMODAT2  452
+
+/* A rename or mount, by any process, may give a directory another path. */
+static __always_inline void fop_moves_paths(long nr)
+{
+	if (nr == NR_RENAME || nr == NR_RENAMEAT || nr == NR_RENAMEAT2 || nr == NR_MOUNT || nr == NR_MOVE_MOUNT)
+		noise_gen_bump();
+}
 
 static __always_inline int stash_fop(__u16 op, int dfd, __u64 uptr, int dfd2, __u64 uptr2, __u32 mode)
 {
@@ -728,6 +847,7 @@ __noinline int fop_path(struct fop_ctx *c, __u64 i)
 
 static __always_inline int finish_fop(struct trace_event_raw_sys_exit *ctx)
 {
+	fop_moves_paths(ctx->id);
 	__u64 pid = bpf_get_current_pid_tgid();
 	struct inflight *in = bpf_map_lookup_elem(&inflight, &pid);
 	if (!in)
@@ -792,21 +912,6 @@ static __always_inline int finish_fop(struct trace_event_raw_sys_exit *ctx)
 
 #define AT_REMOVEDIR_ 0x200
 
-/* x86_64 syscall numbers of the file ops (the object is built for amd64) */
-#define NR_RENAME     82
-#define NR_LINK       86
-#define NR_UNLINK     87
-#define NR_CHMOD      90
-#define NR_FCHMOD     91
-#define NR_MOUNT      165
-#define NR_UNLINKAT   263
-#define NR_RENAMEAT   264
-#define NR_LINKAT     265
-#define NR_FCHMODAT   268
-#define NR_RENAMEAT2  316
-#define NR_MOVE_MOUNT 429
-#define NR_FCHMODAT2  452
-
 /*
  * The entries of the file-op syscalls, told apart by the syscall number. A
  * tracepoint program may only attach where the record holds every
@@ -815,6 +920,7 @@ static __always_inline int finish_fop(struct trace_event_raw_sys_exit *ctx)
  */
 static __always_inline int enter_fop(long nr, unsigned long *a)
 {
+	fop_moves_paths(nr);
 	switch (nr) {
 	case NR_LINK:
 		return stash_fop(FOP_LINK, AT_FDCWD_, a[0], AT_FDCWD_, a[1], 0);
@@ -973,7 +1079,7 @@ int exit_connect(struct trace_event_raw_sys_exit *ctx)
 	e->sock_type = in->sock_type;
 	e->_pad = 0;
 	e->_pad2 = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(EV_CONNECT));
 	bpf_map_delete_elem(&inflight, &id);
 	return 0;
 }
@@ -1009,12 +1115,36 @@ struct {
 	__type(value, __u8);
 } sent_dests SEC(".maps");
 
+/*
+ * What the record of the connection's end needs from its connect. Every
+ * connect from CLOSE comes here (the cgroup hook runs at pre_connect), so a
+ * socket connected again after a failure is a new connection. A connect
+ * this program then denies never leaves CLOSE and is never reported.
+ */
+static __always_inline void note_connect(struct sock_owner *o, struct send_key *k)
+{
+	o->connect_ts = bpf_ktime_get_boot_ns();
+	o->family = k->family;
+	o->port = k->port;
+	o->flags = SOCK_OWNER_CONNECT;
+	__builtin_memset(o->_pad, 0, sizeof(o->_pad));
+	__builtin_memcpy(o->addr, k->addr, 16);
+}
+
 static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, int send)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	if (!lookup_tracked(tgid))
 		return 1;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct sock_owner *o = bpf_sk_storage_get(&sess_socks, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (o && (!o->tgid || !send)) {
+		/* a connect makes its caller the owner: its end is reported to it */
+		o->tgid = tgid;
+		o->tid = (__u32)id;
+		o->start = leader_start(task);
+	}
 	struct send_key k = {.tgid = tgid, .family = v6 ? AF_INET6_ : AF_INET_};
 	k.port = bpf_ntohs((__u16)ctx->user_port);
 	if (v6) {
@@ -1027,6 +1157,8 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 		__u32 a = ctx->user_ip4;
 		__builtin_memcpy(k.addr, &a, 4);
 	}
+	if (o && !send)
+		note_connect(o, &k);
 	/* a connect(2) its syscall hook follows reports itself, with its result */
 	int syscall_seen = 0;
 	if (!send) {
@@ -1060,7 +1192,7 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 		long rule = connect_rule(k.family, k.addr, k.port);
 		if (rule != -1) {
 			__u8 act = cfg_enforce == ENF_ENFORCE ? ENF_ACT_DENY : ENF_ACT_AUDIT;
-			emit_enforce((struct task_struct *)bpf_get_current_task(), (__u32)rule, ENF_WHAT_CONNECT, act,
+			emit_enforce(task, (__u32)rule, ENF_WHAT_CONNECT, act,
 				     k.family, k.port, k.addr, NULL, 0, 0, send ? F_SOCK_SEND : F_SOCK_CGROUP);
 			if (act == ENF_ACT_DENY)
 				return 0;
@@ -1079,7 +1211,7 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 		count(&drops, EV_CONNECT);
 		return 1;
 	}
-	fill_hdr(&e->hdr, EV_CONNECT, (struct task_struct *)bpf_get_current_task());
+	fill_hdr(&e->hdr, EV_CONNECT, task);
 	e->hdr.flags = send ? F_SOCK_SEND : F_SOCK_CGROUP;
 	e->ret = 0;
 	e->family = k.family;
@@ -1088,7 +1220,7 @@ static __always_inline int sock_addr_report(struct bpf_sock_addr *ctx, int v6, i
 	e->sock_type = ctx->type;
 	e->_pad = 0;
 	e->_pad2 = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(EV_CONNECT));
 	return 1;
 }
 
@@ -1103,3 +1235,88 @@ int sock_sendmsg4(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 0, 1
 
 SEC("cgroup/sendmsg6")
 int sock_sendmsg6(struct bpf_sock_addr *ctx) { return sock_addr_report(ctx, 1, 1); }
+
+/* ---- how each TCP connection of a session process ended ---- */
+
+#define TCP_ESTABLISHED_ 1
+#define TCP_SYN_SENT_    2
+#define TCP_FIN_WAIT1_   4
+#define TCP_FIN_WAIT2_   5
+#define TCP_CLOSE_       7
+#define TCP_LAST_ACK_    9
+#define TCP_LISTEN_      10
+#define TCP_CLOSING_     11
+#define SHUTDOWN_MASK_   3
+#define SOCK_DONE_BIT    1 /* enum sock_flags: SOCK_DONE, the peer's FIN came */
+
+/*
+ * Every TCP state change on the host comes here (a softirq, a timer, a
+ * close): a socket no session process connected has no sess_socks entry,
+ * one pointer test. A session socket's connection is reported once:
+ *   - the connect failed: SYN_SENT -> CLOSE (sk_err says why);
+ *   - the local side is done with it: the process closed it (close(2), or
+ *     its exit closing its files) or shut both directions, seen at its
+ *     FIN_WAIT1, FIN_WAIT2, CLOSING or LAST_ACK (also a transition to the
+ *     same state: close(2) after shutdown(SHUT_WR)). A shutdown(SHUT_WR)
+ *     alone is not the end: the process may still read;
+ *   - otherwise at CLOSE (a reset, a timeout, the peer's FIN after a
+ *     half close).
+ * The bytes are the kernel's counters at that point: what was acked, and
+ * what was written and not yet acked (write_seq - snd_una).
+ */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(sock_set_state, const struct sock *csk, int oldstate, int newstate)
+{
+	struct sock *sk = (struct sock *)csk;
+	switch (newstate) {
+	case TCP_FIN_WAIT1_:
+	case TCP_FIN_WAIT2_:
+	case TCP_CLOSING_:
+	case TCP_LAST_ACK_:
+	case TCP_CLOSE_:
+		break;
+	default:
+		return 0;
+	}
+	if (oldstate == TCP_CLOSE_ || oldstate == TCP_LISTEN_)
+		return 0; /* never started: a denied connect's socket closed */
+	struct sock_owner *o = bpf_sk_storage_get(&sess_socks, sk, 0, 0);
+	if (!o || (o->flags & (SOCK_OWNER_CONNECT | SOCK_OWNER_REPORTED)) != SOCK_OWNER_CONNECT)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	if (newstate != TCP_CLOSE_ && (BPF_CORE_READ(sk, sk_shutdown) & SHUTDOWN_MASK_) != SHUTDOWN_MASK_)
+		return 0;
+	/* state changes of one socket are serialised by its lock */
+	o->flags |= SOCK_OWNER_REPORTED;
+	struct conn_close_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(&drops, EV_CONN_CLOSE);
+		return 0;
+	}
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	e->hdr.kind = EV_CONN_CLOSE;
+	e->hdr.version = EVENT_VERSION;
+	e->hdr.flags = 0;
+	e->hdr.pid = o->tgid;
+	e->hdr.tid = o->tid;
+	e->hdr._pad = 0;
+	e->hdr.ts = bpf_ktime_get_boot_ns();
+	e->hdr.start = o->start;
+	e->connect_ts = o->connect_ts;
+	e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	e->snd_una = BPF_CORE_READ(tp, snd_una);
+	e->write_seq = BPF_CORE_READ(tp, write_seq);
+	e->sk_err = BPF_CORE_READ(sk, sk_err);
+	e->family = o->family;
+	e->port = o->port;
+	__builtin_memcpy(e->addr, o->addr, 16);
+	e->oldstate = (__u8)oldstate;
+	e->newstate = (__u8)newstate;
+	e->fin_rcvd = (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE_BIT) & 1;
+	e->_pad = 0;
+	e->_pad2 = 0;
+	bpf_ringbuf_submit(e, wake_flags(EV_CONN_CLOSE));
+	return 0;
+}

@@ -16,58 +16,58 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	AgentwatchMapAllowNet             = "allow_net"
-	AgentwatchMapDenyPaths            = "deny_paths"
-	AgentwatchMapDenyPorts            = "deny_ports"
-	AgentwatchMapDenyScratch          = "deny_scratch"
-	AgentwatchMapDrops                = "drops"
-	AgentwatchMapEvScratch            = "ev_scratch"
-	AgentwatchMapEvents               = "events"
-	AgentwatchMapExecCgroups          = "exec_cgroups"
-	AgentwatchMapExecDirs             = "exec_dirs"
-	AgentwatchMapExecNames            = "exec_names"
-	AgentwatchMapInflight             = "inflight"
-	AgentwatchMapKeepNames            = "keep_names"
-	AgentwatchMapNoiseNameHashes      = "noise_name_hashes"
-	AgentwatchMapNoiseNames           = "noise_names"
-	AgentwatchMapNoisePrefixes        = "noise_prefixes"
-	AgentwatchMapOpenClass            = "open_class"
-	AgentwatchMapPathScratch          = "path_scratch"
-	AgentwatchMapSensitiveIds         = "sensitive_ids"
-	AgentwatchMapSentDests            = "sent_dests"
-	AgentwatchMapSockEnforce          = "sock_enforce"
-	AgentwatchMapStats                = "stats"
-	AgentwatchMapTracked              = "tracked"
-	AgentwatchProgEnterConnect        = "enter_connect"
-	AgentwatchProgEnterCreat          = "enter_creat"
-	AgentwatchProgEnterFop1           = "enter_fop1"
-	AgentwatchProgEnterFop2           = "enter_fop2"
-	AgentwatchProgEnterFop3           = "enter_fop3"
-	AgentwatchProgEnterFop4           = "enter_fop4"
-	AgentwatchProgEnterOpen           = "enter_open"
-	AgentwatchProgEnterOpenByHandleAt = "enter_open_by_handle_at"
-	AgentwatchProgEnterOpenat         = "enter_openat"
-	AgentwatchProgEnterOpenat2        = "enter_openat2"
-	AgentwatchProgExitConnect         = "exit_connect"
-	AgentwatchProgExitFopAny          = "exit_fop_any"
-	AgentwatchProgExitOpenAny         = "exit_open_any"
-	AgentwatchProgHandleExec          = "handle_exec"
-	AgentwatchProgHandleExit          = "handle_exit"
-	AgentwatchProgHandleFork          = "handle_fork"
-	AgentwatchProgIouringComplete     = "iouring_complete"
-	AgentwatchProgSockConnect4        = "sock_connect4"
-	AgentwatchProgSockConnect6        = "sock_connect6"
-	AgentwatchProgSockSendmsg4        = "sock_sendmsg4"
-	AgentwatchProgSockSendmsg6        = "sock_sendmsg6"
-	AgentwatchVarCfgCgroupMatch       = "cfg_cgroup_match"
-	AgentwatchVarCfgConnectAllowlist  = "cfg_connect_allowlist"
-	AgentwatchVarCfgDropFailedOpens   = "cfg_drop_failed_opens"
-	AgentwatchVarCfgDropPathOpens     = "cfg_drop_path_opens"
-	AgentwatchVarCfgEnforce           = "cfg_enforce"
-	AgentwatchVarCfgEnforceKill       = "cfg_enforce_kill"
-	AgentwatchVarCfgIdentity          = "cfg_identity"
-	AgentwatchVarCfgMatchAllExecs     = "cfg_match_all_execs"
-	AgentwatchVarCfgMaxArgs           = "cfg_max_args"
+	AgentwatchMapAllowNet            = "allow_net"
+	AgentwatchMapDenyPaths           = "deny_paths"
+	AgentwatchMapDenyPorts           = "deny_ports"
+	AgentwatchMapDenyScratch         = "deny_scratch"
+	AgentwatchMapDrops               = "drops"
+	AgentwatchMapEvScratch           = "ev_scratch"
+	AgentwatchMapEvents              = "events"
+	AgentwatchMapExecCgroups         = "exec_cgroups"
+	AgentwatchMapExecDirs            = "exec_dirs"
+	AgentwatchMapExecNames           = "exec_names"
+	AgentwatchMapInflight            = "inflight"
+	AgentwatchMapKeepNames           = "keep_names"
+	AgentwatchMapNoiseDirs           = "noise_dirs"
+	AgentwatchMapNoiseGen            = "noise_gen"
+	AgentwatchMapNoiseNameHashes     = "noise_name_hashes"
+	AgentwatchMapNoiseNames          = "noise_names"
+	AgentwatchMapNoisePrefixes       = "noise_prefixes"
+	AgentwatchMapOpenClass           = "open_class"
+	AgentwatchMapPathScratch         = "path_scratch"
+	AgentwatchMapSensitiveIds        = "sensitive_ids"
+	AgentwatchMapSentDests           = "sent_dests"
+	AgentwatchMapSessSocks           = "sess_socks"
+	AgentwatchMapSockEnforce         = "sock_enforce"
+	AgentwatchMapStats               = "stats"
+	AgentwatchMapTracked             = "tracked"
+	AgentwatchProgEnterConnect       = "enter_connect"
+	AgentwatchProgEnterFop1          = "enter_fop1"
+	AgentwatchProgEnterFop2          = "enter_fop2"
+	AgentwatchProgEnterFop3          = "enter_fop3"
+	AgentwatchProgEnterFop4          = "enter_fop4"
+	AgentwatchProgExitConnect        = "exit_connect"
+	AgentwatchProgExitFopAny         = "exit_fop_any"
+	AgentwatchProgExitOpenAny        = "exit_open_any"
+	AgentwatchProgHandleExec         = "handle_exec"
+	AgentwatchProgHandleExit         = "handle_exit"
+	AgentwatchProgHandleFork         = "handle_fork"
+	AgentwatchProgIouringComplete    = "iouring_complete"
+	AgentwatchProgSockConnect4       = "sock_connect4"
+	AgentwatchProgSockConnect6       = "sock_connect6"
+	AgentwatchProgSockSendmsg4       = "sock_sendmsg4"
+	AgentwatchProgSockSendmsg6       = "sock_sendmsg6"
+	AgentwatchProgSockSetState       = "sock_set_state"
+	AgentwatchVarCfgCgroupMatch      = "cfg_cgroup_match"
+	AgentwatchVarCfgConnectAllowlist = "cfg_connect_allowlist"
+	AgentwatchVarCfgDropFailedOpens  = "cfg_drop_failed_opens"
+	AgentwatchVarCfgDropPathOpens    = "cfg_drop_path_opens"
+	AgentwatchVarCfgEnforce          = "cfg_enforce"
+	AgentwatchVarCfgEnforceKill      = "cfg_enforce_kill"
+	AgentwatchVarCfgIdentity         = "cfg_identity"
+	AgentwatchVarCfgMatchAllExecs    = "cfg_match_all_execs"
+	AgentwatchVarCfgMaxArgs          = "cfg_max_args"
+	AgentwatchVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 )
 
 // LoadAgentwatch returns the embedded CollectionSpec for Agentwatch.
@@ -112,27 +112,23 @@ type AgentwatchSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type AgentwatchProgramSpecs struct {
-	EnterConnect        *ebpf.ProgramSpec `ebpf:"enter_connect"`
-	EnterCreat          *ebpf.ProgramSpec `ebpf:"enter_creat"`
-	EnterFop1           *ebpf.ProgramSpec `ebpf:"enter_fop1"`
-	EnterFop2           *ebpf.ProgramSpec `ebpf:"enter_fop2"`
-	EnterFop3           *ebpf.ProgramSpec `ebpf:"enter_fop3"`
-	EnterFop4           *ebpf.ProgramSpec `ebpf:"enter_fop4"`
-	EnterOpen           *ebpf.ProgramSpec `ebpf:"enter_open"`
-	EnterOpenByHandleAt *ebpf.ProgramSpec `ebpf:"enter_open_by_handle_at"`
-	EnterOpenat         *ebpf.ProgramSpec `ebpf:"enter_openat"`
-	EnterOpenat2        *ebpf.ProgramSpec `ebpf:"enter_openat2"`
-	ExitConnect         *ebpf.ProgramSpec `ebpf:"exit_connect"`
-	ExitFopAny          *ebpf.ProgramSpec `ebpf:"exit_fop_any"`
-	ExitOpenAny         *ebpf.ProgramSpec `ebpf:"exit_open_any"`
-	HandleExec          *ebpf.ProgramSpec `ebpf:"handle_exec"`
-	HandleExit          *ebpf.ProgramSpec `ebpf:"handle_exit"`
-	HandleFork          *ebpf.ProgramSpec `ebpf:"handle_fork"`
-	IouringComplete     *ebpf.ProgramSpec `ebpf:"iouring_complete"`
-	SockConnect4        *ebpf.ProgramSpec `ebpf:"sock_connect4"`
-	SockConnect6        *ebpf.ProgramSpec `ebpf:"sock_connect6"`
-	SockSendmsg4        *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
-	SockSendmsg6        *ebpf.ProgramSpec `ebpf:"sock_sendmsg6"`
+	EnterConnect    *ebpf.ProgramSpec `ebpf:"enter_connect"`
+	EnterFop1       *ebpf.ProgramSpec `ebpf:"enter_fop1"`
+	EnterFop2       *ebpf.ProgramSpec `ebpf:"enter_fop2"`
+	EnterFop3       *ebpf.ProgramSpec `ebpf:"enter_fop3"`
+	EnterFop4       *ebpf.ProgramSpec `ebpf:"enter_fop4"`
+	ExitConnect     *ebpf.ProgramSpec `ebpf:"exit_connect"`
+	ExitFopAny      *ebpf.ProgramSpec `ebpf:"exit_fop_any"`
+	ExitOpenAny     *ebpf.ProgramSpec `ebpf:"exit_open_any"`
+	HandleExec      *ebpf.ProgramSpec `ebpf:"handle_exec"`
+	HandleExit      *ebpf.ProgramSpec `ebpf:"handle_exit"`
+	HandleFork      *ebpf.ProgramSpec `ebpf:"handle_fork"`
+	IouringComplete *ebpf.ProgramSpec `ebpf:"iouring_complete"`
+	SockConnect4    *ebpf.ProgramSpec `ebpf:"sock_connect4"`
+	SockConnect6    *ebpf.ProgramSpec `ebpf:"sock_connect6"`
+	SockSendmsg4    *ebpf.ProgramSpec `ebpf:"sock_sendmsg4"`
+	SockSendmsg6    *ebpf.ProgramSpec `ebpf:"sock_sendmsg6"`
+	SockSetState    *ebpf.ProgramSpec `ebpf:"sock_set_state"`
 }
 
 // AgentwatchMapSpecs contains maps before they are loaded into the kernel.
@@ -151,6 +147,8 @@ type AgentwatchMapSpecs struct {
 	ExecNames       *ebpf.MapSpec `ebpf:"exec_names"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
 	KeepNames       *ebpf.MapSpec `ebpf:"keep_names"`
+	NoiseDirs       *ebpf.MapSpec `ebpf:"noise_dirs"`
+	NoiseGen        *ebpf.MapSpec `ebpf:"noise_gen"`
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
@@ -158,6 +156,7 @@ type AgentwatchMapSpecs struct {
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
 	SentDests       *ebpf.MapSpec `ebpf:"sent_dests"`
+	SessSocks       *ebpf.MapSpec `ebpf:"sess_socks"`
 	SockEnforce     *ebpf.MapSpec `ebpf:"sock_enforce"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
@@ -176,6 +175,7 @@ type AgentwatchVariableSpecs struct {
 	CfgIdentity         *ebpf.VariableSpec `ebpf:"cfg_identity"`
 	CfgMatchAllExecs    *ebpf.VariableSpec `ebpf:"cfg_match_all_execs"`
 	CfgMaxArgs          *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgWakeupBytes      *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
 // AgentwatchObjects contains all objects after they have been loaded into the kernel.
@@ -210,6 +210,8 @@ type AgentwatchMaps struct {
 	ExecNames       *ebpf.Map `ebpf:"exec_names"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
 	KeepNames       *ebpf.Map `ebpf:"keep_names"`
+	NoiseDirs       *ebpf.Map `ebpf:"noise_dirs"`
+	NoiseGen        *ebpf.Map `ebpf:"noise_gen"`
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
@@ -217,6 +219,7 @@ type AgentwatchMaps struct {
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
 	SentDests       *ebpf.Map `ebpf:"sent_dests"`
+	SessSocks       *ebpf.Map `ebpf:"sess_socks"`
 	SockEnforce     *ebpf.Map `ebpf:"sock_enforce"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
@@ -236,6 +239,8 @@ func (m *AgentwatchMaps) Close() error {
 		m.ExecNames,
 		m.Inflight,
 		m.KeepNames,
+		m.NoiseDirs,
+		m.NoiseGen,
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
@@ -243,6 +248,7 @@ func (m *AgentwatchMaps) Close() error {
 		m.PathScratch,
 		m.SensitiveIds,
 		m.SentDests,
+		m.SessSocks,
 		m.SockEnforce,
 		m.Stats,
 		m.Tracked,
@@ -262,47 +268,39 @@ type AgentwatchVariables struct {
 	CfgIdentity         *ebpf.Variable `ebpf:"cfg_identity"`
 	CfgMatchAllExecs    *ebpf.Variable `ebpf:"cfg_match_all_execs"`
 	CfgMaxArgs          *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgWakeupBytes      *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 
 // AgentwatchPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadAgentwatchObjects or ebpf.CollectionSpec.LoadAndAssign.
 type AgentwatchPrograms struct {
-	EnterConnect        *ebpf.Program `ebpf:"enter_connect"`
-	EnterCreat          *ebpf.Program `ebpf:"enter_creat"`
-	EnterFop1           *ebpf.Program `ebpf:"enter_fop1"`
-	EnterFop2           *ebpf.Program `ebpf:"enter_fop2"`
-	EnterFop3           *ebpf.Program `ebpf:"enter_fop3"`
-	EnterFop4           *ebpf.Program `ebpf:"enter_fop4"`
-	EnterOpen           *ebpf.Program `ebpf:"enter_open"`
-	EnterOpenByHandleAt *ebpf.Program `ebpf:"enter_open_by_handle_at"`
-	EnterOpenat         *ebpf.Program `ebpf:"enter_openat"`
-	EnterOpenat2        *ebpf.Program `ebpf:"enter_openat2"`
-	ExitConnect         *ebpf.Program `ebpf:"exit_connect"`
-	ExitFopAny          *ebpf.Program `ebpf:"exit_fop_any"`
-	ExitOpenAny         *ebpf.Program `ebpf:"exit_open_any"`
-	HandleExec          *ebpf.Program `ebpf:"handle_exec"`
-	HandleExit          *ebpf.Program `ebpf:"handle_exit"`
-	HandleFork          *ebpf.Program `ebpf:"handle_fork"`
-	IouringComplete     *ebpf.Program `ebpf:"iouring_complete"`
-	SockConnect4        *ebpf.Program `ebpf:"sock_connect4"`
-	SockConnect6        *ebpf.Program `ebpf:"sock_connect6"`
-	SockSendmsg4        *ebpf.Program `ebpf:"sock_sendmsg4"`
-	SockSendmsg6        *ebpf.Program `ebpf:"sock_sendmsg6"`
+	EnterConnect    *ebpf.Program `ebpf:"enter_connect"`
+	EnterFop1       *ebpf.Program `ebpf:"enter_fop1"`
+	EnterFop2       *ebpf.Program `ebpf:"enter_fop2"`
+	EnterFop3       *ebpf.Program `ebpf:"enter_fop3"`
+	EnterFop4       *ebpf.Program `ebpf:"enter_fop4"`
+	ExitConnect     *ebpf.Program `ebpf:"exit_connect"`
+	ExitFopAny      *ebpf.Program `ebpf:"exit_fop_any"`
+	ExitOpenAny     *ebpf.Program `ebpf:"exit_open_any"`
+	HandleExec      *ebpf.Program `ebpf:"handle_exec"`
+	HandleExit      *ebpf.Program `ebpf:"handle_exit"`
+	HandleFork      *ebpf.Program `ebpf:"handle_fork"`
+	IouringComplete *ebpf.Program `ebpf:"iouring_complete"`
+	SockConnect4    *ebpf.Program `ebpf:"sock_connect4"`
+	SockConnect6    *ebpf.Program `ebpf:"sock_connect6"`
+	SockSendmsg4    *ebpf.Program `ebpf:"sock_sendmsg4"`
+	SockSendmsg6    *ebpf.Program `ebpf:"sock_sendmsg6"`
+	SockSetState    *ebpf.Program `ebpf:"sock_set_state"`
 }
 
 func (p *AgentwatchPrograms) Close() error {
 	return _AgentwatchClose(
 		p.EnterConnect,
-		p.EnterCreat,
 		p.EnterFop1,
 		p.EnterFop2,
 		p.EnterFop3,
 		p.EnterFop4,
-		p.EnterOpen,
-		p.EnterOpenByHandleAt,
-		p.EnterOpenat,
-		p.EnterOpenat2,
 		p.ExitConnect,
 		p.ExitFopAny,
 		p.ExitOpenAny,
@@ -314,6 +312,7 @@ func (p *AgentwatchPrograms) Close() error {
 		p.SockConnect6,
 		p.SockSendmsg4,
 		p.SockSendmsg6,
+		p.SockSetState,
 	)
 }
 

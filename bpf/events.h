@@ -20,6 +20,7 @@ enum event_kind {
 	EV_FILE_OP = 7, /* a link, rename, unlink, chmod or mount by a session process */
 	EV_DNS = 8, /* intent.bpf.c: a DNS message sent or received */
 	EV_TLS = 9, /* intent.bpf.c: a chunk of TLS plaintext */
+	EV_CONN_CLOSE = 10, /* a TCP connection a session process connected has ended */
 	EV_KIND_MAX = 16, /* array size for per-kind counters */
 };
 
@@ -197,6 +198,36 @@ struct tls_event {
 	__u8 truncated;  /* the call moved more than the capture cap */
 	__u32 _pad;
 	/* then: data */
+};
+
+/*
+ * How a TCP connection a session process connected ended, once per
+ * connect: when the connect failed (SYN_SENT -> CLOSE), or when the local
+ * side is done with an established one (closed in both directions:
+ * close(2), or its exit; FIN_WAIT1/2, CLOSING or LAST_ACK with
+ * sk_shutdown == SHUTDOWN_MASK), or when it ended otherwise (-> CLOSE: a
+ * reset, a timeout). The header names the socket's owner (sess_socks):
+ * the record may come from a softirq or a timer, or after the owner's
+ * exit record (exit closes its files after sched_process_exit). The
+ * counters are the kernel's raw ones; the receiver takes the SYN and FIN
+ * out (kevent.ConnClose).
+ */
+struct conn_close_event {
+	struct event_hdr hdr;
+	__u64 connect_ts;     /* CLOCK_BOOTTIME ns of the connect */
+	__u64 bytes_acked;    /* tcp_sock.bytes_acked: counts the SYN, and the FIN once acked */
+	__u64 bytes_received; /* tcp_sock.bytes_received: counts the peer's FIN */
+	__u32 snd_una;
+	__u32 write_seq;      /* write_seq - snd_una: written, not acked (and the FIN) */
+	__s32 sk_err;         /* the error that ended it (positive errno), 0 for none */
+	__u16 family;
+	__u16 port;           /* host order */
+	__u8 addr[16];        /* IPv4 in the first 4 bytes */
+	__u8 oldstate;        /* TCP_* of the transition reported */
+	__u8 newstate;
+	__u8 fin_rcvd;        /* SOCK_DONE: the peer's FIN came */
+	__u8 _pad;
+	__u32 _pad2;
 };
 
 #endif

@@ -16,44 +16,36 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	IntentMapDnsRecvs          = "dns_recvs"
-	IntentMapDrops             = "drops"
-	IntentMapEvScratch         = "ev_scratch"
-	IntentMapEvents            = "events"
-	IntentMapInflight          = "inflight"
-	IntentMapIntentScratch     = "intent_scratch"
-	IntentMapIntentStats       = "intent_stats"
-	IntentMapNoiseNameHashes   = "noise_name_hashes"
-	IntentMapNoiseNames        = "noise_names"
-	IntentMapNoisePrefixes     = "noise_prefixes"
-	IntentMapOpenClass         = "open_class"
-	IntentMapPathScratch       = "path_scratch"
-	IntentMapSensitiveIds      = "sensitive_ids"
-	IntentMapStats             = "stats"
-	IntentMapTlsFires          = "tls_fires"
-	IntentMapTlsInflight       = "tls_inflight"
-	IntentMapTracked           = "tracked"
-	IntentProgDnsEnterRead     = "dns_enter_read"
-	IntentProgDnsEnterRecvfrom = "dns_enter_recvfrom"
-	IntentProgDnsEnterRecvmmsg = "dns_enter_recvmmsg"
-	IntentProgDnsEnterRecvmsg  = "dns_enter_recvmsg"
-	IntentProgDnsEnterSendmmsg = "dns_enter_sendmmsg"
-	IntentProgDnsEnterSendmsg  = "dns_enter_sendmsg"
-	IntentProgDnsEnterSendto   = "dns_enter_sendto"
-	IntentProgDnsEnterWrite    = "dns_enter_write"
-	IntentProgDnsExitRead      = "dns_exit_read"
-	IntentProgDnsExitRecvfrom  = "dns_exit_recvfrom"
-	IntentProgDnsExitRecvmmsg  = "dns_exit_recvmmsg"
-	IntentProgDnsExitRecvmsg   = "dns_exit_recvmsg"
-	IntentProgSslExit          = "ssl_exit"
-	IntentProgSslReadEnter     = "ssl_read_enter"
-	IntentProgSslReadExEnter   = "ssl_read_ex_enter"
-	IntentProgSslWriteEnter    = "ssl_write_enter"
-	IntentProgSslWriteExEnter  = "ssl_write_ex_enter"
-	IntentVarCfgDnsPorts       = "cfg_dns_ports"
-	IntentVarCfgIdentity       = "cfg_identity"
-	IntentVarCfgMaxArgs        = "cfg_max_args"
-	IntentVarCfgTlsMax         = "cfg_tls_max"
+	IntentMapDrops            = "drops"
+	IntentMapEvScratch        = "ev_scratch"
+	IntentMapEvents           = "events"
+	IntentMapInflight         = "inflight"
+	IntentMapIntentScratch    = "intent_scratch"
+	IntentMapIntentStats      = "intent_stats"
+	IntentMapKeepNames        = "keep_names"
+	IntentMapNoiseNameHashes  = "noise_name_hashes"
+	IntentMapNoiseNames       = "noise_names"
+	IntentMapNoisePrefixes    = "noise_prefixes"
+	IntentMapOpenClass        = "open_class"
+	IntentMapPathScratch      = "path_scratch"
+	IntentMapSensitiveIds     = "sensitive_ids"
+	IntentMapSessSocks        = "sess_socks"
+	IntentMapStats            = "stats"
+	IntentMapTlsFires         = "tls_fires"
+	IntentMapTlsInflight      = "tls_inflight"
+	IntentMapTracked          = "tracked"
+	IntentProgDnsEgress       = "dns_egress"
+	IntentProgDnsIngress      = "dns_ingress"
+	IntentProgSslExit         = "ssl_exit"
+	IntentProgSslReadEnter    = "ssl_read_enter"
+	IntentProgSslReadExEnter  = "ssl_read_ex_enter"
+	IntentProgSslWriteEnter   = "ssl_write_enter"
+	IntentProgSslWriteExEnter = "ssl_write_ex_enter"
+	IntentVarCfgDnsPorts      = "cfg_dns_ports"
+	IntentVarCfgIdentity      = "cfg_identity"
+	IntentVarCfgMaxArgs       = "cfg_max_args"
+	IntentVarCfgTlsMax        = "cfg_tls_max"
+	IntentVarCfgWakeupBytes   = "cfg_wakeup_bytes"
 )
 
 // LoadIntent returns the embedded CollectionSpec for Intent.
@@ -98,42 +90,33 @@ type IntentSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type IntentProgramSpecs struct {
-	DnsEnterRead     *ebpf.ProgramSpec `ebpf:"dns_enter_read"`
-	DnsEnterRecvfrom *ebpf.ProgramSpec `ebpf:"dns_enter_recvfrom"`
-	DnsEnterRecvmmsg *ebpf.ProgramSpec `ebpf:"dns_enter_recvmmsg"`
-	DnsEnterRecvmsg  *ebpf.ProgramSpec `ebpf:"dns_enter_recvmsg"`
-	DnsEnterSendmmsg *ebpf.ProgramSpec `ebpf:"dns_enter_sendmmsg"`
-	DnsEnterSendmsg  *ebpf.ProgramSpec `ebpf:"dns_enter_sendmsg"`
-	DnsEnterSendto   *ebpf.ProgramSpec `ebpf:"dns_enter_sendto"`
-	DnsEnterWrite    *ebpf.ProgramSpec `ebpf:"dns_enter_write"`
-	DnsExitRead      *ebpf.ProgramSpec `ebpf:"dns_exit_read"`
-	DnsExitRecvfrom  *ebpf.ProgramSpec `ebpf:"dns_exit_recvfrom"`
-	DnsExitRecvmmsg  *ebpf.ProgramSpec `ebpf:"dns_exit_recvmmsg"`
-	DnsExitRecvmsg   *ebpf.ProgramSpec `ebpf:"dns_exit_recvmsg"`
-	SslExit          *ebpf.ProgramSpec `ebpf:"ssl_exit"`
-	SslReadEnter     *ebpf.ProgramSpec `ebpf:"ssl_read_enter"`
-	SslReadExEnter   *ebpf.ProgramSpec `ebpf:"ssl_read_ex_enter"`
-	SslWriteEnter    *ebpf.ProgramSpec `ebpf:"ssl_write_enter"`
-	SslWriteExEnter  *ebpf.ProgramSpec `ebpf:"ssl_write_ex_enter"`
+	DnsEgress       *ebpf.ProgramSpec `ebpf:"dns_egress"`
+	DnsIngress      *ebpf.ProgramSpec `ebpf:"dns_ingress"`
+	SslExit         *ebpf.ProgramSpec `ebpf:"ssl_exit"`
+	SslReadEnter    *ebpf.ProgramSpec `ebpf:"ssl_read_enter"`
+	SslReadExEnter  *ebpf.ProgramSpec `ebpf:"ssl_read_ex_enter"`
+	SslWriteEnter   *ebpf.ProgramSpec `ebpf:"ssl_write_enter"`
+	SslWriteExEnter *ebpf.ProgramSpec `ebpf:"ssl_write_ex_enter"`
 }
 
 // IntentMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type IntentMapSpecs struct {
-	DnsRecvs        *ebpf.MapSpec `ebpf:"dns_recvs"`
 	Drops           *ebpf.MapSpec `ebpf:"drops"`
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
 	IntentScratch   *ebpf.MapSpec `ebpf:"intent_scratch"`
 	IntentStats     *ebpf.MapSpec `ebpf:"intent_stats"`
+	KeepNames       *ebpf.MapSpec `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
+	SessSocks       *ebpf.MapSpec `ebpf:"sess_socks"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TlsFires        *ebpf.MapSpec `ebpf:"tls_fires"`
 	TlsInflight     *ebpf.MapSpec `ebpf:"tls_inflight"`
@@ -144,10 +127,11 @@ type IntentMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type IntentVariableSpecs struct {
-	CfgDnsPorts *ebpf.VariableSpec `ebpf:"cfg_dns_ports"`
-	CfgIdentity *ebpf.VariableSpec `ebpf:"cfg_identity"`
-	CfgMaxArgs  *ebpf.VariableSpec `ebpf:"cfg_max_args"`
-	CfgTlsMax   *ebpf.VariableSpec `ebpf:"cfg_tls_max"`
+	CfgDnsPorts    *ebpf.VariableSpec `ebpf:"cfg_dns_ports"`
+	CfgIdentity    *ebpf.VariableSpec `ebpf:"cfg_identity"`
+	CfgMaxArgs     *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgTlsMax      *ebpf.VariableSpec `ebpf:"cfg_tls_max"`
+	CfgWakeupBytes *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
 // IntentObjects contains all objects after they have been loaded into the kernel.
@@ -170,19 +154,20 @@ func (o *IntentObjects) Close() error {
 //
 // It can be passed to LoadIntentObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IntentMaps struct {
-	DnsRecvs        *ebpf.Map `ebpf:"dns_recvs"`
 	Drops           *ebpf.Map `ebpf:"drops"`
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
 	IntentScratch   *ebpf.Map `ebpf:"intent_scratch"`
 	IntentStats     *ebpf.Map `ebpf:"intent_stats"`
+	KeepNames       *ebpf.Map `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
+	SessSocks       *ebpf.Map `ebpf:"sess_socks"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TlsFires        *ebpf.Map `ebpf:"tls_fires"`
 	TlsInflight     *ebpf.Map `ebpf:"tls_inflight"`
@@ -191,19 +176,20 @@ type IntentMaps struct {
 
 func (m *IntentMaps) Close() error {
 	return _IntentClose(
-		m.DnsRecvs,
 		m.Drops,
 		m.EvScratch,
 		m.Events,
 		m.Inflight,
 		m.IntentScratch,
 		m.IntentStats,
+		m.KeepNames,
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
 		m.OpenClass,
 		m.PathScratch,
 		m.SensitiveIds,
+		m.SessSocks,
 		m.Stats,
 		m.TlsFires,
 		m.TlsInflight,
@@ -215,49 +201,30 @@ func (m *IntentMaps) Close() error {
 //
 // It can be passed to LoadIntentObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IntentVariables struct {
-	CfgDnsPorts *ebpf.Variable `ebpf:"cfg_dns_ports"`
-	CfgIdentity *ebpf.Variable `ebpf:"cfg_identity"`
-	CfgMaxArgs  *ebpf.Variable `ebpf:"cfg_max_args"`
-	CfgTlsMax   *ebpf.Variable `ebpf:"cfg_tls_max"`
+	CfgDnsPorts    *ebpf.Variable `ebpf:"cfg_dns_ports"`
+	CfgIdentity    *ebpf.Variable `ebpf:"cfg_identity"`
+	CfgMaxArgs     *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgTlsMax      *ebpf.Variable `ebpf:"cfg_tls_max"`
+	CfgWakeupBytes *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 
 // IntentPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to LoadIntentObjects or ebpf.CollectionSpec.LoadAndAssign.
 type IntentPrograms struct {
-	DnsEnterRead     *ebpf.Program `ebpf:"dns_enter_read"`
-	DnsEnterRecvfrom *ebpf.Program `ebpf:"dns_enter_recvfrom"`
-	DnsEnterRecvmmsg *ebpf.Program `ebpf:"dns_enter_recvmmsg"`
-	DnsEnterRecvmsg  *ebpf.Program `ebpf:"dns_enter_recvmsg"`
-	DnsEnterSendmmsg *ebpf.Program `ebpf:"dns_enter_sendmmsg"`
-	DnsEnterSendmsg  *ebpf.Program `ebpf:"dns_enter_sendmsg"`
-	DnsEnterSendto   *ebpf.Program `ebpf:"dns_enter_sendto"`
-	DnsEnterWrite    *ebpf.Program `ebpf:"dns_enter_write"`
-	DnsExitRead      *ebpf.Program `ebpf:"dns_exit_read"`
-	DnsExitRecvfrom  *ebpf.Program `ebpf:"dns_exit_recvfrom"`
-	DnsExitRecvmmsg  *ebpf.Program `ebpf:"dns_exit_recvmmsg"`
-	DnsExitRecvmsg   *ebpf.Program `ebpf:"dns_exit_recvmsg"`
-	SslExit          *ebpf.Program `ebpf:"ssl_exit"`
-	SslReadEnter     *ebpf.Program `ebpf:"ssl_read_enter"`
-	SslReadExEnter   *ebpf.Program `ebpf:"ssl_read_ex_enter"`
-	SslWriteEnter    *ebpf.Program `ebpf:"ssl_write_enter"`
-	SslWriteExEnter  *ebpf.Program `ebpf:"ssl_write_ex_enter"`
+	DnsEgress       *ebpf.Program `ebpf:"dns_egress"`
+	DnsIngress      *ebpf.Program `ebpf:"dns_ingress"`
+	SslExit         *ebpf.Program `ebpf:"ssl_exit"`
+	SslReadEnter    *ebpf.Program `ebpf:"ssl_read_enter"`
+	SslReadExEnter  *ebpf.Program `ebpf:"ssl_read_ex_enter"`
+	SslWriteEnter   *ebpf.Program `ebpf:"ssl_write_enter"`
+	SslWriteExEnter *ebpf.Program `ebpf:"ssl_write_ex_enter"`
 }
 
 func (p *IntentPrograms) Close() error {
 	return _IntentClose(
-		p.DnsEnterRead,
-		p.DnsEnterRecvfrom,
-		p.DnsEnterRecvmmsg,
-		p.DnsEnterRecvmsg,
-		p.DnsEnterSendmmsg,
-		p.DnsEnterSendmsg,
-		p.DnsEnterSendto,
-		p.DnsEnterWrite,
-		p.DnsExitRead,
-		p.DnsExitRecvfrom,
-		p.DnsExitRecvmmsg,
-		p.DnsExitRecvmsg,
+		p.DnsEgress,
+		p.DnsIngress,
 		p.SslExit,
 		p.SslReadEnter,
 		p.SslReadExEnter,

@@ -24,21 +24,30 @@ const (
 	LSMMapEvScratch           = "ev_scratch"
 	LSMMapEvents              = "events"
 	LSMMapInflight            = "inflight"
+	LSMMapKeepNames           = "keep_names"
 	LSMMapNoiseNameHashes     = "noise_name_hashes"
 	LSMMapNoiseNames          = "noise_names"
 	LSMMapNoisePrefixes       = "noise_prefixes"
 	LSMMapOpenClass           = "open_class"
 	LSMMapPathScratch         = "path_scratch"
 	LSMMapSensitiveIds        = "sensitive_ids"
+	LSMMapSessSocks           = "sess_socks"
 	LSMMapStats               = "stats"
 	LSMMapTracked             = "tracked"
 	LSMProgLsmFileOpen        = "lsm_file_open"
+	LSMProgLsmMoveMount       = "lsm_move_mount"
+	LSMProgLsmPathChmod       = "lsm_path_chmod"
+	LSMProgLsmPathLink        = "lsm_path_link"
+	LSMProgLsmPathRename      = "lsm_path_rename"
+	LSMProgLsmPathUnlink      = "lsm_path_unlink"
+	LSMProgLsmSbMount         = "lsm_sb_mount"
 	LSMProgLsmSocketConnect   = "lsm_socket_connect"
 	LSMVarCfgConnectAllowlist = "cfg_connect_allowlist"
 	LSMVarCfgEnforce          = "cfg_enforce"
 	LSMVarCfgEnforceKill      = "cfg_enforce_kill"
 	LSMVarCfgIdentity         = "cfg_identity"
 	LSMVarCfgMaxArgs          = "cfg_max_args"
+	LSMVarCfgWakeupBytes      = "cfg_wakeup_bytes"
 )
 
 // LoadLSM returns the embedded CollectionSpec for LSM.
@@ -84,6 +93,12 @@ type LSMSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type LSMProgramSpecs struct {
 	LsmFileOpen      *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmMoveMount     *ebpf.ProgramSpec `ebpf:"lsm_move_mount"`
+	LsmPathChmod     *ebpf.ProgramSpec `ebpf:"lsm_path_chmod"`
+	LsmPathLink      *ebpf.ProgramSpec `ebpf:"lsm_path_link"`
+	LsmPathRename    *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
+	LsmPathUnlink    *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
+	LsmSbMount       *ebpf.ProgramSpec `ebpf:"lsm_sb_mount"`
 	LsmSocketConnect *ebpf.ProgramSpec `ebpf:"lsm_socket_connect"`
 }
 
@@ -99,12 +114,14 @@ type LSMMapSpecs struct {
 	EvScratch       *ebpf.MapSpec `ebpf:"ev_scratch"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	Inflight        *ebpf.MapSpec `ebpf:"inflight"`
+	KeepNames       *ebpf.MapSpec `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.MapSpec `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.MapSpec `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.MapSpec `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.MapSpec `ebpf:"open_class"`
 	PathScratch     *ebpf.MapSpec `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.MapSpec `ebpf:"sensitive_ids"`
+	SessSocks       *ebpf.MapSpec `ebpf:"sess_socks"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	Tracked         *ebpf.MapSpec `ebpf:"tracked"`
 }
@@ -118,6 +135,7 @@ type LSMVariableSpecs struct {
 	CfgEnforceKill      *ebpf.VariableSpec `ebpf:"cfg_enforce_kill"`
 	CfgIdentity         *ebpf.VariableSpec `ebpf:"cfg_identity"`
 	CfgMaxArgs          *ebpf.VariableSpec `ebpf:"cfg_max_args"`
+	CfgWakeupBytes      *ebpf.VariableSpec `ebpf:"cfg_wakeup_bytes"`
 }
 
 // LSMObjects contains all objects after they have been loaded into the kernel.
@@ -148,12 +166,14 @@ type LSMMaps struct {
 	EvScratch       *ebpf.Map `ebpf:"ev_scratch"`
 	Events          *ebpf.Map `ebpf:"events"`
 	Inflight        *ebpf.Map `ebpf:"inflight"`
+	KeepNames       *ebpf.Map `ebpf:"keep_names"`
 	NoiseNameHashes *ebpf.Map `ebpf:"noise_name_hashes"`
 	NoiseNames      *ebpf.Map `ebpf:"noise_names"`
 	NoisePrefixes   *ebpf.Map `ebpf:"noise_prefixes"`
 	OpenClass       *ebpf.Map `ebpf:"open_class"`
 	PathScratch     *ebpf.Map `ebpf:"path_scratch"`
 	SensitiveIds    *ebpf.Map `ebpf:"sensitive_ids"`
+	SessSocks       *ebpf.Map `ebpf:"sess_socks"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	Tracked         *ebpf.Map `ebpf:"tracked"`
 }
@@ -168,12 +188,14 @@ func (m *LSMMaps) Close() error {
 		m.EvScratch,
 		m.Events,
 		m.Inflight,
+		m.KeepNames,
 		m.NoiseNameHashes,
 		m.NoiseNames,
 		m.NoisePrefixes,
 		m.OpenClass,
 		m.PathScratch,
 		m.SensitiveIds,
+		m.SessSocks,
 		m.Stats,
 		m.Tracked,
 	)
@@ -188,6 +210,7 @@ type LSMVariables struct {
 	CfgEnforceKill      *ebpf.Variable `ebpf:"cfg_enforce_kill"`
 	CfgIdentity         *ebpf.Variable `ebpf:"cfg_identity"`
 	CfgMaxArgs          *ebpf.Variable `ebpf:"cfg_max_args"`
+	CfgWakeupBytes      *ebpf.Variable `ebpf:"cfg_wakeup_bytes"`
 }
 
 // LSMPrograms contains all programs after they have been loaded into the kernel.
@@ -195,12 +218,24 @@ type LSMVariables struct {
 // It can be passed to LoadLSMObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LSMPrograms struct {
 	LsmFileOpen      *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmMoveMount     *ebpf.Program `ebpf:"lsm_move_mount"`
+	LsmPathChmod     *ebpf.Program `ebpf:"lsm_path_chmod"`
+	LsmPathLink      *ebpf.Program `ebpf:"lsm_path_link"`
+	LsmPathRename    *ebpf.Program `ebpf:"lsm_path_rename"`
+	LsmPathUnlink    *ebpf.Program `ebpf:"lsm_path_unlink"`
+	LsmSbMount       *ebpf.Program `ebpf:"lsm_sb_mount"`
 	LsmSocketConnect *ebpf.Program `ebpf:"lsm_socket_connect"`
 }
 
 func (p *LSMPrograms) Close() error {
 	return _LSMClose(
 		p.LsmFileOpen,
+		p.LsmMoveMount,
+		p.LsmPathChmod,
+		p.LsmPathLink,
+		p.LsmPathRename,
+		p.LsmPathUnlink,
+		p.LsmSbMount,
 		p.LsmSocketConnect,
 	)
 }

@@ -216,3 +216,35 @@ const (
 	ProcessStdinPipe  = "agent.process.stdin_pipe"
 	ProcessStdoutPipe = "agent.process.stdout_pipe"
 )
+
+// How each TCP connection a session process connected ended (the
+// receiver's agent.net.close). The destination attributes are those of
+// agent.net.connect; error.type is the errno name when an error ended it.
+const (
+	EventNetClose = "agent.net.close"
+
+	// NetOutcome is how the connection ended: NetOutcome* below.
+	NetOutcome = "agent.net.outcome"
+	// NetEstablished is true when the handshake completed.
+	NetEstablished = "agent.net.established"
+	// NetSentBytes are the payload bytes the process wrote to the
+	// connection; NetAckedBytes those of them the peer acknowledged by the
+	// record's time (the rest were in flight or queued); NetReceivedBytes
+	// the payload bytes that came from the peer.
+	NetSentBytes     = "agent.net.sent_bytes"
+	NetAckedBytes    = "agent.net.acked_bytes"
+	NetReceivedBytes = "agent.net.received_bytes"
+	// NetDuration is the time from the connect to the record, in seconds
+	// (a double, as OpenTelemetry measures durations).
+	NetDuration = "agent.net.duration"
+)
+
+// agent.net.outcome values.
+const (
+	NetOutcomeClosed  = "closed"  // established, then closed without an error
+	NetOutcomeReset   = "reset"   // established, then reset by the peer
+	NetOutcomeTimeout = "timeout" // the connect, or the established connection, timed out
+	NetOutcomeRefused = "refused" // the peer refused the connect (RST to the SYN)
+	NetOutcomeAborted = "aborted" // the process closed the socket before the connect completed
+	NetOutcomeError   = "error"   // another error (error.type names it, e.g. EHOSTUNREACH)
+)

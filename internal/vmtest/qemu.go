@@ -34,6 +34,11 @@ type VM struct {
 	// screen-clearing escapes to the serial console), when QEMU ships it;
 	// else QEMU's default.
 	BIOS string
+	// Icount is QEMU's -icount (e.g. "shift=0"); "" leaves it off. With
+	// it the guest's clocks count emulated instructions (2^shift ns
+	// each) instead of following the host's, so what a timing test in
+	// the guest measures does not depend on how loaded the host is.
+	Icount string
 	// Timeout bounds the whole boot; default 10 minutes.
 	Timeout time.Duration
 	// Console receives the serial console (kernel and guest output) and
@@ -111,6 +116,9 @@ func (vm VM) Args() []string {
 	}
 	if vm.BIOS != "" {
 		args = append(args, "-bios", vm.BIOS)
+	}
+	if vm.Icount != "" {
+		args = append(args, "-icount", vm.Icount)
 	}
 	return args
 }

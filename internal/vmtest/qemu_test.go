@@ -64,6 +64,9 @@ func TestVMArgs(t *testing.T) {
 	} {
 		require.Contains(t, args, want)
 	}
+	require.NotContains(t, args, "-icount")
+	vm.Icount = "shift=0"
+	require.Contains(t, strings.Join(vm.Args(), " "), "-icount shift=0")
 }
 
 // TestVMRunWithoutMarker runs a stand-in "QEMU" that exits without a

@@ -39,6 +39,10 @@ type Config struct {
 	// MaxUniqueDestinations: more unique destinations in one session fire
 	// net.many_destinations.
 	MaxUniqueDestinations int `mapstructure:"max_unique_destinations"`
+	// EgressVolumeBytes: a TCP connection to a destination that is not
+	// allowed that carried at least this many bytes out (agent.net.close)
+	// fires net.egress_volume.
+	EgressVolumeBytes int64 `mapstructure:"egress_volume_bytes"`
 	// StandardPorts are the ports net.non_standard_port accepts.
 	StandardPorts []int `mapstructure:"standard_ports"`
 	// SystemResolvers are the resolvers dns.foreign_resolver accepts; empty
@@ -77,6 +81,7 @@ const (
 	defaultAlertThreshold        = 70
 	defaultChainWindow           = 10 * time.Minute
 	defaultMaxUniqueDestinations = 10
+	defaultEgressVolumeBytes     = 1 << 20
 	defaultMaxSessions           = 512
 	defaultSessionTTL            = time.Hour
 )
@@ -90,6 +95,7 @@ func createDefaultConfig() *Config {
 		AlertThreshold:        defaultAlertThreshold,
 		ChainWindow:           defaultChainWindow,
 		MaxUniqueDestinations: defaultMaxUniqueDestinations,
+		EgressVolumeBytes:     defaultEgressVolumeBytes,
 		StandardPorts:         policy.DefaultStandardPorts(),
 		DNS: DNSConfig{
 			MaxLabelLength:   policy.DefaultDNSMaxLabelLength,
@@ -122,6 +128,9 @@ func (cfg *Config) validateSettings() error {
 	}
 	if cfg.MaxUniqueDestinations < 1 || cfg.MaxUniqueDestinations > 10000 {
 		bad("max_unique_destinations: must be between 1 and 10000, got %d", cfg.MaxUniqueDestinations)
+	}
+	if cfg.EgressVolumeBytes < 1 {
+		bad("egress_volume_bytes: must be at least 1, got %d", cfg.EgressVolumeBytes)
 	}
 	if cfg.DNS.MaxLabelLength < 1 || cfg.DNS.MaxLabelLength > 63 {
 		bad("dns.max_label_length: must be between 1 and 63 (the DNS limit), got %d", cfg.DNS.MaxLabelLength)

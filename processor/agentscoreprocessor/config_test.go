@@ -42,6 +42,7 @@ func TestLoadConfig(t *testing.T) {
 			AlertThreshold:        60,
 			ChainWindow:           5 * time.Minute,
 			MaxUniqueDestinations: 20,
+			EgressVolumeBytes:     5_000_000,
 			StandardPorts:         []int{80, 443, 8443},
 			SystemResolvers:       []string{"127.0.0.53", "10.0.0.2"},
 			DNS:                   DNSConfig{MaxLabelLength: 40, EntropyThreshold: 3.8, EntropyMinLength: 20},
@@ -107,6 +108,7 @@ func TestInvalidConfigs(t *testing.T) {
 		{"bad_dns", []string{"dns.max_label_length: must be between 1 and 63"}},
 		{"bad_sessions", []string{"session_state.max_sessions: must be between 1 and 1000000, got 0", "session_state.ttl: must be more than 0"}},
 		{"bad_custom", []string{"custom_rules[0]: set exactly one matcher"}},
+		{"bad_egress_volume", []string{"egress_volume_bytes: must be at least 1, got 0"}},
 		{"bad_resolver", []string{`system_resolvers[0]: "dns.google" is not an IP address`}},
 	}
 	for _, tt := range tests {

@@ -46,6 +46,7 @@ func newScorer(set processor.Settings, cfg *Config) (*scorer, error) {
 		AlertThreshold:        cfg.AlertThreshold,
 		ChainWindow:           cfg.ChainWindow,
 		MaxUniqueDestinations: cfg.MaxUniqueDestinations,
+		EgressVolumeBytes:     cfg.EgressVolumeBytes,
 		MaxSessions:           cfg.SessionState.MaxSessions,
 		SessionTTL:            cfg.SessionState.TTL,
 	})
@@ -187,6 +188,8 @@ func readEvent(attrs pcommon.Map, ev *engine.Event) (name, session string) {
 			ev.Port, ev.HasPort = intOf(v)
 		case semconv.ServerAddress:
 			ev.ServerAddr = v.Str()
+		case semconv.NetSentBytes:
+			ev.SentBytes, ev.HasSentBytes = intOf(v)
 		case semconv.PeerResolved:
 			if v.Type() == pcommon.ValueTypeBool {
 				ev.PeerResolved = 0

@@ -692,3 +692,23 @@ func TestModeAndBoolAttributes(t *testing.T) {
 	assert.False(t, boolOf(pcommon.NewValueStr("no")))
 	assert.False(t, boolOf(pcommon.NewValueInt(1)))
 }
+
+// agent.net.close: the bytes a connection carried out score against the
+// volume threshold; its destination attributes are read as for connects.
+func TestNetCloseFromPdata(t *testing.T) {
+	closeRec := func(at float64, addr string, sent int) rec {
+		return rec{semconv.EventNetClose, at, 101, map[string]any{
+			semconv.NetworkPeerAddress: addr, semconv.NetworkPeerPort: 443, semconv.NetSentBytes: sent,
+			semconv.NetOutcome: semconv.NetOutcomeClosed,
+		}}
+	}
+	got := scoreRecs(t, session1,
+		closeRec(1, "198.51.100.7", 5<<20),
+		closeRec(2, "198.51.100.7", 100),
+		withAttrs(closeRec(3, "198.51.100.8", 5<<20), map[string]any{semconv.ServerAddress: "api.openai.com"}),
+	)
+	assert.Equal(t, "net.egress_volume", attrOf(t, got[0], semconv.SecurityRuleName).Str())
+	assert.Equal(t, "medium", attrOf(t, got[0], semconv.RiskLevel).Str())
+	assert.Equal(t, int64(0), attrOf(t, got[1], semconv.RiskScore).Int())
+	assert.Equal(t, int64(0), attrOf(t, got[2], semconv.RiskScore).Int(), "an allowed destination")
+}

@@ -41,6 +41,7 @@ var kindNames = [engine.NumKinds]string{
 	engine.KindFileUnlink:   semconv.EventFileUnlink,
 	engine.KindFileChmod:    semconv.EventFileChmod,
 	engine.KindFileMount:    semconv.EventFileMount,
+	engine.KindNetClose:     semconv.EventNetClose,
 }
 
 // telemetry holds the instruments and precomputed attribute sets, so that

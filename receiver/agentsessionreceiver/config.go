@@ -132,7 +132,7 @@ type Config struct {
 // noise as DESIGN.md says, at the cost of hiding any directory of that name.
 var (
 	defaultNoisePrefixes = []string{
-		"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share", "/usr/local/lib",
+		"/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share", "/usr/local/lib", "/usr/include",
 		"/proc", "/sys", "/dev",
 		"/root/go/pkg/mod", "/root/.cache/go-build",
 	}

@@ -114,6 +114,7 @@ func (r *sessionReceiver) Start(_ context.Context, _ component.Host) error {
 	logHooks(logger, backend, reason, tracer.Hooks())
 
 	scfg := r.sessionConfig(matchers, backend)
+	scfg.FileOpTracepoints = backend == kernel.BackendLSM && !tracer.LSMFileOps()
 	scfg.EnforceRules = opts.Enforce.Rules
 	r.tracker, err = session.New(scfg, tracer, logger)
 	if err != nil {
@@ -225,9 +226,7 @@ func (r *sessionReceiver) handle(raw []byte) {
 	}
 	r.tel.event(ev.Hdr().Kind)
 	r.tracker.Handle(ev)
-	if e, ok := ev.(*kevent.Exec); ok {
-		r.intent.exec(r.tracker, e)
-	}
+	r.intent.event(r.tracker, ev)
 }
 
 func (r *sessionReceiver) flush(ctx context.Context) {
@@ -341,7 +340,7 @@ func newTelemetry(ts component.TelemetrySettings, tracer *kernel.Tracer, tracker
 			for _, r := range [...]struct {
 				v      uint64
 				reason string
-			}{{c.NoiseDropped, "path"}, {c.NoiseFiles, "file"}, {c.FailedOpens, "failed_open"}, {c.PathOpens, "path_open"}, {c.FileOps, "file_op"}} {
+			}{{c.NoiseDropped - c.NoiseDirHits, "path"}, {c.NoiseDirHits, "noise_dir"}, {c.NoiseFiles, "file"}, {c.FailedOpens, "failed_open"}, {c.PathOpens, "path_open"}, {c.FileOps, "file_op"}} {
 				o.ObserveInt64(noise, int64(r.v), metric.WithAttributes(attribute.String("reason", r.reason)))
 			}
 		}

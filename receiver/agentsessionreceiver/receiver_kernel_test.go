@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/agentwatch/agentwatch/internal/semconv"
+	"github.com/agentwatch/agentwatch/internal/sharedcomponent"
 	"github.com/agentwatch/agentwatch/internal/testenv"
 )
 
@@ -30,6 +31,7 @@ import (
 type harness struct {
 	logs   *consumertest.LogsSink
 	traces *consumertest.TracesSink
+	r      *sessionReceiver // the one instance both pipelines share
 }
 
 func startReceiver(t *testing.T, agents ...string) *harness {
@@ -58,6 +60,7 @@ func startReceiverWith(t *testing.T, mod func(*Config), agents ...string) *harne
 	require.NoError(t, err)
 	tr, err := f.CreateTraces(context.Background(), set, cfg, h.traces)
 	require.NoError(t, err)
+	h.r = lr.(*sharedcomponent.Component[*sessionReceiver]).Unwrap()
 	require.NoError(t, lr.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, tr.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() {

@@ -91,8 +91,12 @@ const requestBody = `{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":tru
 	`"tools":[{"name":"Bash","description":"Run a command","input_schema":{"type":"object"}},{"name":"Read","description":"Read a file","input_schema":{"type":"object"}}],` +
 	`"messages":[{"role":"user","content":"list the files here"}]}`
 
+// The python client waits before its call too: the probes are per session
+// process, attached after its fork or exec is reported (see README,
+// Limitations), and a call made at once would race them.
 const pythonClient = `
-import http.client, os, ssl, sys
+import http.client, os, ssl, sys, time
+time.sleep(float(os.environ.get("CLIENT_DELAY", "1.5")))
 ctx = ssl._create_unverified_context()
 c = http.client.HTTPSConnection("127.0.0.1", int(sys.argv[1]), context=ctx)
 c.request("POST", "/v1/messages", os.environ["BODY"], {

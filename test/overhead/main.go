@@ -8,7 +8,6 @@
 package main
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"flag"
@@ -17,50 +16,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/agentwatch/agentwatch/test/overhead/internal/bench"
 )
 
 //go:embed loop_c.txt
 var loopSource []byte
-
-// The session's agent: a copy of bash the bench config matches.
-const agentName = "aw-bench-agent"
 
 const benchConfig = `receivers:
   agent_session:
     hooks: %s
     agents:
       - name: bench
-        executables: [` + agentName + `]
+        executables: [` + bench.AgentName + `]
 `
-
-type loop struct {
-	name    string
-	session bool
-	argv    func(w *work) []string // the loop, run directly or by the agent
-	unit    string
-}
-
-type work struct {
-	dir, loop, agent, project, noiseFile, plainFile string
-}
-
-var loops = []loop{
-	{"open+close", false, func(w *work) []string { return []string{w.loop, "open", "200000", w.plainFile} }, "ns"},
-	{"read+write 1 byte", false, func(w *work) []string { return []string{w.loop, "rw", "500000"} }, "ns"},
-	{"fork+exec", false, func(w *work) []string { return []string{w.loop, "forkexec", "1500"} }, "ns"},
-	{"open+close, noise path", true, func(w *work) []string { return []string{w.loop, "open", "200000", w.noiseFile} }, "ns"},
-	{"open+close, other path", true, func(w *work) []string { return []string{w.loop, "open", "20000", w.plainFile} }, "ns"},
-	{"read+write 1 byte", true, func(w *work) []string { return []string{w.loop, "rw", "500000"} }, "ns"},
-	{"fork+exec", true, func(w *work) []string { return []string{w.loop, "forkexec", "1500"} }, "ns"},
-	{"build+test a C project", true, func(w *work) []string {
-		return []string{"/bin/sh", "-c", "make -s -C " + w.project + " clean all check >/dev/null"}
-	}, "ms"},
-}
 
 func main() {
 	collector := flag.String("collector", "bin/otelcol-agentwatch", "the collector binary")
@@ -78,81 +50,31 @@ func run(collector, config, hooks string, rounds int) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: the collector loads BPF programs")
 	}
-	w, err := prepare()
+	dir, w, err := prepare()
+	if dir != "" {
+		defer os.RemoveAll(dir)
+	}
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(w.dir)
-	extra := filepath.Join(w.dir, "bench.yaml")
+	extra := filepath.Join(dir, "bench.yaml")
 	if err := os.WriteFile(extra, fmt.Appendf(nil, benchConfig, hooks), 0o644); err != nil {
 		return err
 	}
-	times := map[bool][][]float64{false: make([][]float64, len(loops)), true: make([][]float64, len(loops))}
-	for r := range rounds {
-		// alternate which state goes first, so drift hits both alike
-		for _, on := range []bool{r%2 == 0, r%2 != 0} {
-			var stop func() error
-			if on {
-				if stop, err = startCollector(collector, config, extra, w.dir); err != nil {
-					return err
-				}
-			}
-			for i, l := range loops {
-				v, err := measure(w, l)
-				if err != nil {
-					if stop != nil {
-						stop()
-					}
-					return fmt.Errorf("%s: %w", l.name, err)
-				}
-				times[on][i] = append(times[on][i], v)
-			}
-			if stop != nil {
-				if err := stop(); err != nil {
-					return err
-				}
-			}
+	loops := bench.Loops(bench.HostIterations, true)
+	times, err := bench.Alternate(w, loops, rounds,
+		func() (func() error, error) { return startCollector(collector, config, extra, dir) },
+		func(r int, on bool) {
 			fmt.Fprintf(os.Stderr, "round %d/%d, collector running=%v done\n", r+1, rounds, on)
-		}
+		})
+	if err != nil {
+		return err
 	}
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	fmt.Printf("agentwatch overhead, hooks %s, kernel %s, %d rounds, medians (collector stopped → running):\n\n",
 		hooks, strings.TrimSpace(string(kernel)), rounds)
-	fmt.Println("| loop | where | stopped | running | ratio |")
-	fmt.Println("|---|---|---|---|---|")
-	for i, l := range loops {
-		where := "outside sessions"
-		if l.session {
-			where = "inside a session"
-		}
-		off, on := median(times[false][i]), median(times[true][i])
-		fmt.Printf("| %s | %s | %.0f %s | %.0f %s | %.2f× |\n", l.name, where, off, l.unit, on, l.unit, on/off)
-	}
+	bench.PrintTable(os.Stdout, loops, times)
 	return nil
-}
-
-func measure(w *work, l loop) (float64, error) {
-	argv := l.argv(w)
-	var cmd *exec.Cmd
-	if l.session {
-		// the agent runs the loop: bash -c with one command execs it, so
-		// the loop is the session's root image
-		cmd = exec.Command(w.agent, "-c", shellJoin(argv))
-	} else {
-		cmd = exec.Command(argv[0], argv[1:]...)
-	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	elapsed := time.Since(start)
-	if err != nil {
-		return 0, fmt.Errorf("%v: %s", err, out.String())
-	}
-	if l.unit == "ms" {
-		return float64(elapsed.Microseconds()) / 1000, nil
-	}
-	return strconv.ParseFloat(strings.TrimSpace(out.String()), 64)
 }
 
 func startCollector(bin, config, extra, dir string) (func() error, error) {
@@ -194,36 +116,35 @@ func startCollector(bin, config, extra, dir string) (func() error, error) {
 
 // prepare builds the loop, the agent and the project in a scratch
 // directory.
-func prepare() (*work, error) {
+func prepare() (string, *bench.Work, error) {
 	dir, err := os.MkdirTemp("", "aw-overhead-")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	w := &work{dir: dir, loop: filepath.Join(dir, "loop"), agent: filepath.Join(dir, agentName),
-		project: filepath.Join(dir, "project"), plainFile: filepath.Join(dir, "data.txt"),
-		// under a default noise prefix (noise.path_prefixes)
-		noiseFile: "/usr/lib/os-release"}
+	w := &bench.Work{Loop: filepath.Join(dir, "loop"), Agent: filepath.Join(dir, bench.AgentName),
+		Project: filepath.Join(dir, "project"), PlainFile: filepath.Join(dir, "data.txt"),
+		NoiseFile: bench.NoiseFile}
 	src := filepath.Join(dir, "loop.c")
 	if err := os.WriteFile(src, loopSource, 0o644); err != nil {
-		return nil, err
+		return dir, nil, err
 	}
-	if out, err := exec.Command("gcc", "-O2", "-o", w.loop, src).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("gcc: %v: %s", err, out)
+	if out, err := exec.Command("gcc", "-O2", "-o", w.Loop, src).CombinedOutput(); err != nil {
+		return dir, nil, fmt.Errorf("gcc: %v: %s", err, out)
 	}
 	bash, err := os.ReadFile("/bin/bash")
 	if err != nil {
-		return nil, err
+		return dir, nil, err
 	}
-	if err := os.WriteFile(w.agent, bash, 0o755); err != nil {
-		return nil, err
+	if err := os.WriteFile(w.Agent, bash, 0o755); err != nil {
+		return dir, nil, err
 	}
-	if err := os.WriteFile(w.plainFile, []byte("x"), 0o644); err != nil {
-		return nil, err
+	if err := os.WriteFile(w.PlainFile, []byte("x"), 0o644); err != nil {
+		return dir, nil, err
 	}
-	if _, err := os.Stat(w.noiseFile); err != nil {
-		return nil, err
+	if _, err := os.Stat(w.NoiseFile); err != nil {
+		return dir, nil, err
 	}
-	return w, writeProject(w.project)
+	return dir, w, writeProject(w.Project)
 }
 
 // writeProject is a small C project with a test: 24 units, a library and
@@ -248,27 +169,4 @@ func writeProject(dir string) error {
 	}
 	mk := fmt.Sprintf("OBJS = %s\nall: libunits.a test\nlibunits.a: $(OBJS)\n\tar rcs $@ $^\ntest: test.o libunits.a\n\tcc -o $@ test.o libunits.a\n%%.o: %%.c\n\tcc -O1 -c -o $@ $<\ncheck: test\n\t./test\nclean:\n\trm -f *.o *.a test\n", strings.Join(objs, " "))
 	return os.WriteFile(filepath.Join(dir, "Makefile"), []byte(mk), 0o644)
-}
-
-func shellJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	if argv[0] == "/bin/sh" {
-		return strings.Join(q, " ")
-	}
-	return "exec " + strings.Join(q, " ")
-}
-
-func median(v []float64) float64 {
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -93,6 +93,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	mem := fs.Int("mem", 256, "guest memory in MiB")
 	cpus := fs.Int("smp", 1, "guest vCPUs")
 	appendArgs := fs.String("append", "", "extra kernel parameters")
+	icount := fs.String("icount", "", "QEMU -icount value (e.g. shift=0): guest time counts emulated instructions, independent of the host's load")
 	requireLSM := fs.Bool("require-bpf-lsm", true, "fail before running the tests if bpf is not an active LSM in the guest")
 	keep := fs.Bool("keep", false, "keep the work directory (initramfs, binaries) and print its path")
 	var files multiFlag
@@ -181,6 +182,7 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 		LSM:       lsm,
 		MemoryMB:  *mem,
 		CPUs:      *cpus,
+		Icount:    *icount,
 		Timeout:   *timeout,
 		Console:   os.Stdout,
 	}

@@ -20,6 +20,10 @@ type Settings struct {
 	// MaxUniqueDestinations: the next new destination fires
 	// net.many_destinations.
 	MaxUniqueDestinations int
+	// EgressVolumeBytes: a closed connection to a destination that is not
+	// allowed that sent at least this much fires net.egress_volume (0:
+	// 1 MiB).
+	EgressVolumeBytes int64
 	// MaxSessions bounds the session LRU.
 	MaxSessions int
 	// SessionTTL forgets a session this long after its last event.
@@ -38,6 +42,7 @@ type Engine struct {
 	threshold  int
 	window     int64
 	maxDests   int
+	egressMin  int64
 	destCap    int
 	maxSess    int
 	ttl        int64
@@ -58,6 +63,7 @@ func New(s Settings) *Engine {
 		threshold:  s.AlertThreshold,
 		window:     int64(s.ChainWindow),
 		maxDests:   s.MaxUniqueDestinations,
+		egressMin:  s.EgressVolumeBytes,
 		maxSess:    s.MaxSessions,
 		ttl:        int64(s.SessionTTL),
 		trackSpans: s.TrackSpans,
@@ -71,6 +77,9 @@ func New(s Settings) *Engine {
 		e.maxSess = 1
 	}
 	e.destCap = max(minDestCap, 2*e.maxDests)
+	if e.egressMin <= 0 {
+		e.egressMin = 1 << 20
+	}
 	return e
 }
 
@@ -134,6 +143,8 @@ func (e *Engine) Score(ev *Event) Result {
 		e.scoreOpen(s, ev, t, homes, cwd, &rs)
 	case KindConnect:
 		e.scoreConnect(s, ev, t, &rs)
+	case KindNetClose:
+		e.scoreNetClose(s, ev, &rs)
 	case KindDNS:
 		e.scoreDNS(s, ev, t, &rs)
 	case KindEnforce:
@@ -448,6 +459,33 @@ func (e *Engine) scoreConnect(s *session, ev *Event, t int64, rs *policy.RuleSet
 		if s.uniqueDests > e.maxDests {
 			rs.Add(policy.RuleNetManyDestinations)
 		}
+	}
+}
+
+// scoreNetClose scores what a closed connection carried out. Its connect
+// was scored when it was made (destination, port, unresolved IP, chains);
+// the close adds only the volume: at least egressMin bytes sent to a
+// destination that is not allowed.
+func (e *Engine) scoreNetClose(s *session, ev *Event, rs *policy.RuleSet) {
+	if !ev.HasSentBytes || ev.SentBytes < e.egressMin {
+		return
+	}
+	addr, err := netip.ParseAddr(ev.PeerAddr)
+	if err != nil {
+		return
+	}
+	addr = addr.WithZone("").Unmap()
+	name := policy.NormalizeName(ev.ServerAddr)
+	if maybeAddr(name) {
+		if _, err := netip.ParseAddr(name); err == nil {
+			name = ""
+		}
+	}
+	if name == "" {
+		name = s.dnsIPs[addr]
+	}
+	if !e.pol.Allowed(name, addr) {
+		rs.Add(policy.RuleNetEgressVolume)
 	}
 }
 

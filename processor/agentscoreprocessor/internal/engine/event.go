@@ -33,6 +33,8 @@ const (
 	KindFileUnlink
 	KindFileChmod
 	KindFileMount
+	// KindNetClose: a TCP connection ended, with what it moved.
+	KindNetClose
 	NumKinds
 )
 
@@ -73,6 +75,8 @@ func KindOf(name string) Kind {
 		return KindFileChmod
 	case semconv.EventFileMount:
 		return KindFileMount
+	case semconv.EventNetClose:
+		return KindNetClose
 	}
 	return KindOther
 }
@@ -141,6 +145,9 @@ type Event struct {
 	ServerAddr string
 	// PeerResolved is -1 when the receiver did not say, else 0 or 1.
 	PeerResolved int8
+	// SentBytes is agent.net.sent_bytes of a closed connection.
+	SentBytes    int64
+	HasSentBytes bool
 
 	// ResolverIsSystem is -1 when the receiver did not say, else 0 or 1.
 	ResolverIsSystem int8

@@ -65,6 +65,8 @@ const (
 	RuleFileSensitiveChange
 	RuleFileChmodExec
 
+	RuleNetEgressVolume
+
 	numBuiltin
 )
 
@@ -207,6 +209,9 @@ var builtinRules = [numBuiltin]Rule{
 		Description: "a sensitive or persistence file is deleted or its mode changed"},
 	RuleFileChmodExec: {ID: "file.chmod_exec", Category: CatExecution, Score: 30,
 		Description: "a file this session created is made executable (chmod syscall adding an x bit)"},
+
+	RuleNetEgressVolume: {ID: "net.egress_volume", Category: CatExfiltration, Score: 60,
+		Description: "a TCP connection to a destination not in allowed_destinations carried at least egress_volume_bytes out (agent.net.close's agent.net.sent_bytes)"},
 
 	RuleLLMSecretToModel: {ID: "llm.secret_to_model", Category: CatExfiltration, Score: 85,
 		Description: "an LLM request sent a secret to the model provider: a key- or token-shaped string, a private key, or a sensitive file's content, plain or encoded (agent.secret.*)"},

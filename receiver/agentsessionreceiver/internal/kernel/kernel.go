@@ -106,14 +106,23 @@ type Tracer struct {
 	intent  intentState
 	lsm     awbpf.LSMObjects
 	lsmUp   bool
+	// lsmFileOps: the LSM backend's path and mount hooks see the changes
+	// of files; their syscall tracepoints are not attached.
+	lsmFileOps bool
 	// identity: the kernel checks each open's inode against sensitive_ids.
 	identity  bool
 	ids       *sensitiveIDs
 	keepGlobs []string
 	sweepStop chan struct{} // closed by Close
 	// sockDeny: the cgroup connect programs are attached and deny connects
-	sockDeny  bool
-	sweepDone chan struct{}
+	sockDeny bool
+	// wakeupBytes: records other than exec, fork, exit and verdicts wake
+	// the reader once this much is pending (cfg_wakeup_bytes).
+	wakeupBytes uint64
+	// cgroup2 is the cgroup v2 root the cgroup programs attach at.
+	cgroup2    string
+	cgroup2Err error
+	sweepDone  chan struct{}
 
 	closeOnce sync.Once
 	enforce   EnforceOptions
@@ -189,6 +198,10 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	if err := enforceVars(spec, opts.Enforce); err != nil {
 		return nil, err
 	}
+	t.wakeupBytes = wakeupBytes(opts.RingBufferBytes)
+	if err := setVar(spec, "cfg_wakeup_bytes", t.wakeupBytes); err != nil {
+		return nil, err
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -218,6 +231,9 @@ func Open(opts Options, logger *zap.Logger) (_ *Tracer, err error) {
 	t.sweepStop = make(chan struct{})
 	t.sweepDone = make(chan struct{})
 	go t.sweepIDs()
+	if t.backend == BackendLSM {
+		t.probeLSMFileOps()
+	}
 	if err := t.attach(); err != nil {
 		return nil, err
 	}
@@ -366,6 +382,13 @@ func (t *Tracer) fillMaps(opts Options) error {
 	return nil
 }
 
+// wakeupBytes is the pending data at which a record wakes the reader: a
+// thirty-second of the ring, so that a burst is read in large batches with
+// most of the ring still free. Below it, records wait for the reader's next
+// timed read (Read's deadline: the receiver reads at least every flush
+// interval).
+func wakeupBytes(ring uint32) uint64 { return uint64(ring) / 32 }
+
 // cgroupID is the cgroup v2 id of a directory: its inode number.
 func cgroupID(dir string) (uint64, error) {
 	var st syscall.Stat_t
@@ -389,25 +412,26 @@ var tracepointHooks = []hookDef{
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExec }, "", "sched_process_exec", true, false},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleFork }, "", "sched_process_fork", true, false},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.HandleExit }, "", "sched_process_exit", true, false},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat }, "syscalls", "sys_enter_openat", true, true},
+	// Opens are read at exit only (the arguments are in the saved user
+	// registers): one program per open for every process, not two.
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenAny }, "syscalls", "sys_exit_openat", true, true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenat2 }, "syscalls", "sys_enter_openat2", false, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenAny }, "syscalls", "sys_exit_openat2", false, true},
 	// open(2) and creat(2) exist only on some architectures (x86_64, not arm64).
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpen }, "syscalls", "sys_enter_open", false, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenAny }, "syscalls", "sys_exit_open", false, true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterCreat }, "syscalls", "sys_enter_creat", false, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenAny }, "syscalls", "sys_exit_creat", false, true},
-	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterOpenByHandleAt }, "syscalls", "sys_enter_open_by_handle_at", false, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitOpenAny }, "syscalls", "sys_exit_open_by_handle_at", false, true},
 	// io_uring's opens name no syscall; lsm/file_open sees them.
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.IouringComplete }, "", "io_uring_complete", false, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.EnterConnect }, "syscalls", "sys_enter_connect", true, true},
 	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitConnect }, "syscalls", "sys_exit_connect", true, true},
+	// How each TCP connection a session process connected ended (both
+	// backends): without it there are no agent.net.close records.
+	{func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.SockSetState }, "", "inet_sock_set_state", false, false},
 }
 
-// fileOpHooks: the changes of files (link, rename, unlink, chmod, mount),
-// on both backends. Older kernels lack some (fchmodat2 is 6.6).
+// fileOpHooks: the changes of files (link, rename, unlink, chmod, mount)
+// on the tracepoint backend; the LSM backend has lsm/path_* and the mount
+// hooks instead (lsm.go). Older kernels lack some (fchmodat2 is 6.6).
 var fileOpHooks = func() []hookDef {
 	exit := func(p *awbpf.AgentwatchPrograms) *ebpf.Program { return p.ExitFopAny }
 	// the entry programs by how many arguments they read
@@ -433,7 +457,11 @@ var fileOpHooks = func() []hookDef {
 }()
 
 func (t *Tracer) attach() error {
-	for _, h := range append(tracepointHooks[:len(tracepointHooks):len(tracepointHooks)], fileOpHooks...) {
+	hooks := tracepointHooks[:len(tracepointHooks):len(tracepointHooks)]
+	if !t.lsmFileOps {
+		hooks = append(hooks, fileOpHooks...)
+	}
+	for _, h := range hooks {
 		if h.lsmCovers && t.backend == BackendLSM {
 			continue
 		}
@@ -468,6 +496,7 @@ func (t *Tracer) attach() error {
 // reported as failed hooks; the syscall hooks still see connect(2).
 func (t *Tracer) attachSockAddr(mountinfo string) {
 	root, rerr := cgroup2Root(mountinfo)
+	t.cgroup2, t.cgroup2Err = root, rerr
 	if rerr == nil {
 		t.logger.Info("connect and send programs attach at the cgroup v2 root", zap.String("cgroup2", root))
 	}
@@ -548,6 +577,7 @@ type Counters struct {
 	FailedOpens  uint64                 // failed opens of paths no keep entry names
 	PathOpens    uint64                 // O_PATH opens of paths no keep entry names
 	FileOps      uint64                 // unlinks and failed file changes no keep entry names
+	NoiseDirHits uint64                 // of NoiseDropped: in a known noise directory, not walked
 }
 
 // Counters reads the per-CPU counters.
@@ -560,7 +590,7 @@ func (t *Tracer) Counters() (Counters, error) {
 		}
 		c.Drops[k] = v
 	}
-	for i, dst := range []*uint64{&c.NoiseDropped, &c.InflightFull, &c.TrackedFull, &c.NoiseFiles, &c.FailedOpens, &c.PathOpens, &c.FileOps} {
+	for i, dst := range []*uint64{&c.NoiseDropped, &c.InflightFull, &c.TrackedFull, &c.NoiseFiles, &c.FailedOpens, &c.PathOpens, &c.FileOps, &c.NoiseDirHits} {
 		v, err := sumPerCPU(t.objs.Stats, uint32(i))
 		if err != nil {
 			return c, err

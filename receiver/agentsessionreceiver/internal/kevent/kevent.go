@@ -27,20 +27,23 @@ const (
 	KindFileOp  Kind = 7 // a link, rename, unlink, chmod or mount
 	KindDNS     Kind = 8 // intent.bpf.c
 	KindTLS     Kind = 9 // intent.bpf.c
+	// KindConnClose: a TCP connection a session process connected ended.
+	KindConnClose Kind = 10
 	// KindMax bounds per-kind counter arrays (EV_KIND_MAX).
 	KindMax = 16
 )
 
 var kindNames = [KindMax]string{
-	KindExec:    "exec",
-	KindExit:    "exit",
-	KindFork:    "fork",
-	KindOpen:    "open",
-	KindConnect: "connect",
-	KindEnforce: "enforce",
-	KindFileOp:  "file_op",
-	KindDNS:     "dns",
-	KindTLS:     "tls",
+	KindExec:      "exec",
+	KindExit:      "exit",
+	KindFork:      "fork",
+	KindOpen:      "open",
+	KindConnect:   "connect",
+	KindEnforce:   "enforce",
+	KindFileOp:    "file_op",
+	KindDNS:       "dns",
+	KindTLS:       "tls",
+	KindConnClose: "conn_close",
 }
 
 // Known reports whether k is a kind the kernel programs emit.
@@ -285,6 +288,8 @@ func Decode(b []byte) (Event, error) {
 		return nonNil(decodeDNS(h, b))
 	case KindTLS:
 		return nonNil(decodeTLS(h, b))
+	case KindConnClose:
+		return nonNil(decodeConnClose(h, b))
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, h.Kind)
 }

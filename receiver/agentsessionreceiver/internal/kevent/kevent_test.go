@@ -147,7 +147,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(connectRecord(10, netip.IPv6Unspecified(), 53))
 	f.Add(exitRecord(0))
 	f.Add(forkRecord())
-	for _, ev := range intentEvents() {
+	for _, ev := range append(intentEvents(), connCloseEvents()...) {
 		f.Add(keventtest.Encode(ev))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -168,6 +168,13 @@ func FuzzDecode(f *testing.F) {
 			}
 			if e.Resolver.Addr().Is4In6() {
 				t.Fatal("v4-mapped resolver not unmapped")
+			}
+		case *kevent.ConnClose:
+			if e.Dest.Addr().Is4In6() {
+				t.Fatal("v4-mapped destination not unmapped")
+			}
+			if sent, acked, _ := e.Bytes(); acked > sent {
+				t.Fatal("more acked than sent")
 			}
 		case *kevent.TLS:
 			if uint64(e.Offset)+uint64(len(e.Data)) > uint64(e.Total) {

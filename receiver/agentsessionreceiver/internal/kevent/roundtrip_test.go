@@ -22,6 +22,8 @@ func TestRoundTrip(t *testing.T) {
 		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: 3, What: kevent.EnforceOpen, Action: kevent.EnforceDeny, Path: "/root/.ssh/id_rsa"},
 		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: kevent.RuleAllowConnect, What: kevent.EnforceConnect, Action: kevent.EnforceKill, Port: 443, Addr: netip.MustParseAddr("10.0.0.1")},
 		&kevent.Enforce{Header: withKind(h, kevent.KindEnforce), Rule: 1, What: kevent.EnforceConnect, Action: kevent.EnforceAudit, Port: 22, Addr: netip.MustParseAddr("2001:db8::2")},
+		&kevent.ConnClose{Header: withKind(h, kevent.KindConnClose), ConnectTime: 3, Dest: netip.MustParseAddrPort("10.0.0.1:443"),
+			OldState: kevent.TCPEstablished, NewState: kevent.TCPFinWait1, BytesAcked: 101, BytesReceived: 7, SndUna: 9, WriteSeq: 19},
 	} {
 		got, err := kevent.Decode(keventtest.Encode(ev))
 		require.NoError(t, err)

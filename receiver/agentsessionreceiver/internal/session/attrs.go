@@ -22,11 +22,31 @@ const (
 type hookNames struct {
 	open    [kevent.SyscallIOUring + 1]string
 	connect string
+	fileOp  [kevent.OpMount + 1]string // by kevent.Op*
 }
+
+// The hooks of the changes of files per backend. The record does not say
+// which syscall (or, on LSM, which of the two mount hooks) it was.
+var (
+	tracepointFileOpHooks = [...]string{
+		kevent.OpLink:   "tracepoint/syscalls/sys_exit_link*",
+		kevent.OpRename: "tracepoint/syscalls/sys_exit_rename*",
+		kevent.OpUnlink: "tracepoint/syscalls/sys_exit_unlink*",
+		kevent.OpChmod:  "tracepoint/syscalls/sys_exit_*chmod*",
+		kevent.OpMount:  "tracepoint/syscalls/sys_exit_*mount",
+	}
+	lsmFileOpHooks = [...]string{
+		kevent.OpLink:   "lsm/path_link",
+		kevent.OpRename: "lsm/path_rename",
+		kevent.OpUnlink: "lsm/path_unlink",
+		kevent.OpChmod:  "lsm/path_chmod",
+		kevent.OpMount:  "lsm/*mount", // sb_mount (mount(2)) or move_mount
+	}
+)
 
 func hooksFor(backend string) hookNames {
 	if backend == BackendLSM {
-		h := hookNames{connect: "lsm/socket_connect"}
+		h := hookNames{connect: "lsm/socket_connect", fileOp: lsmFileOpHooks}
 		for i := range h.open {
 			h.open[i] = "lsm/file_open"
 		}
@@ -34,6 +54,7 @@ func hooksFor(backend string) hookNames {
 	}
 	const tp = "tracepoint/syscalls/sys_exit_"
 	return hookNames{
+		fileOp: tracepointFileOpHooks,
 		open: [...]string{
 			0:                     tp + "openat",
 			kevent.SyscallOpenat:  tp + "openat",

@@ -273,6 +273,7 @@ func (t *Tracker) Flush(now time.Time) (plog.Logs, ptrace.Traces) {
 		t.lastReap = nowBoot
 	}
 	t.expireOpens(nowBoot)
+	t.expireExited(nowBoot)
 	t.intentFlush(nowBoot)
 	grace := uint64(t.cfg.Grace)
 	for _, s := range t.sessions {

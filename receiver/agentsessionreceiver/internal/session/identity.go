@@ -111,14 +111,6 @@ var fileOpEvents = [...]string{
 	kevent.OpMount:  semconv.EventFileMount,
 }
 
-var fileOpHooks = [...]string{
-	kevent.OpLink:   "tracepoint/syscalls/sys_exit_link*",
-	kevent.OpRename: "tracepoint/syscalls/sys_exit_rename*",
-	kevent.OpUnlink: "tracepoint/syscalls/sys_exit_unlink*",
-	kevent.OpChmod:  "tracepoint/syscalls/sys_exit_*chmod*",
-	kevent.OpMount:  "tracepoint/syscalls/sys_exit_*mount",
-}
-
 // fileOp records a change of a file. The identity is the kernel's when it
 // had the file (fchmod), else what the name it ends with is (stat through
 // the process's root, right after the syscall).
@@ -179,7 +171,7 @@ func (t *Tracker) fileOp(e *kevent.FileOp) {
 		canon = ""
 	}
 	putIdentity(a, id, canon)
-	a.PutStr(semconv.Hook, fileOpHooks[e.Op])
+	a.PutStr(semconv.Hook, t.hooks.fileOp[e.Op])
 	if e.Header.Flags&kevent.FlagPathTruncated != 0 {
 		a.PutBool(semconv.PathTruncated, true)
 	}

@@ -180,3 +180,37 @@ func TestConnectHook(t *testing.T) {
 		t.Errorf("v6 send: %q", got)
 	}
 }
+
+// TestFileOpHookPerBackend: agent.hook of a change of a file names the
+// LSM hook on the LSM backend, and the syscall tracepoints on the
+// tracepoint backend and where the LSM backend's kernel has no path hooks.
+func TestFileOpHookPerBackend(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		backend   string
+		fallback  bool
+		link, mnt string
+	}{
+		{"tracepoint", BackendTracepoint, false, "tracepoint/syscalls/sys_exit_link*", "tracepoint/syscalls/sys_exit_*mount"},
+		{"lsm", BackendLSM, false, "lsm/path_link", "lsm/*mount"},
+		{"lsm without path hooks", BackendLSM, true, "tracepoint/syscalls/sys_exit_link*", "tracepoint/syscalls/sys_exit_*mount"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, _ := newTestTracker(t, func(c *Config) { c.Backend, c.FileOpTracepoints = tc.backend, tc.fallback })
+			const s0 = 1000 * sec
+			tr.Handle(execEv(100, s0, s0+ms, kevent.FlagExecMatched, 1, "/opt/aw/aw-agent", "/home/u/proj", "aw-agent"))
+			tr.Handle(&kevent.FileOp{Header: hdr(kevent.KindFileOp, 0, 100, s0, s0+2*ms), Op: kevent.OpLink,
+				Path: "/home/u/.ssh/id_ed25519", Path2: "/tmp/backup"})
+			tr.Handle(&kevent.FileOp{Header: hdr(kevent.KindFileOp, kevent.FlagPathRaw, 100, s0, s0+3*ms), Op: kevent.OpMount,
+				Mode: 4096, Path: "/home/u/.aws", Path2: "/tmp/m"})
+			logs, _ := tr.Flush(wall(s0 + 100*ms))
+			hooks := map[string]any{}
+			for _, l := range flatLogs(t, logs) {
+				hooks[l.event] = l.attrs[semconv.Hook]
+			}
+			if hooks[semconv.EventFileLink] != tc.link || hooks[semconv.EventFileMount] != tc.mnt {
+				t.Fatalf("hooks: %v", hooks)
+			}
+		})
+	}
+}

@@ -205,10 +205,12 @@ func (t *Tracker) IntentStats() IntentStats {
 	return s
 }
 
-// ForEachProcess calls fn for every process followed (for TLS discovery).
-func (t *Tracker) ForEachProcess(fn func(pid uint32)) {
+// ForEachProcess calls fn for every process followed (for TLS discovery),
+// with its start time in CLOCK_BOOTTIME ns to tick precision: the pid and
+// start name it across pid reuse, as in event headers.
+func (t *Tracker) ForEachProcess(fn func(pid uint32, startNS uint64)) {
 	for k := range t.procs {
-		fn(k.PID)
+		fn(k.PID, k.StartNS())
 	}
 }
 

@@ -66,6 +66,10 @@ type Config struct {
 	BootID   string // /proc/sys/kernel/random/boot_id; read from ProcRoot when empty
 	HostName string // os.Hostname() when empty
 	Backend  string // BackendTracepoint or BackendLSM: names agent.hook
+	// FileOpTracepoints: on the LSM backend, the changes of files are
+	// still seen by syscall tracepoints (a kernel without the LSM path
+	// hooks, CONFIG_SECURITY_PATH).
+	FileOpTracepoints bool
 	// EnforceRules names the rule ids of kernel enforcement records
 	// (agent.enforce.rule); unknown ids are shown as "rule-<id>".
 	EnforceRules map[uint32]string
@@ -134,6 +138,9 @@ type Stats struct {
 	RouteProbes        uint64 // UDP connects to port 0 (source address selection), not records
 	ProcpsEnviron      uint64 // ps reading environ it does not print
 	OpensUnfolded      uint64 // opens recorded alone because the fold table was full
+	// ConnClosesLate: agent.net.close records of processes that had
+	// exited (connections their exit closed), still attributed.
+	ConnClosesLate uint64
 }
 
 type counters struct {
@@ -157,6 +164,7 @@ type counters struct {
 	routeProbes      atomic.Uint64
 	procpsEnviron    atomic.Uint64
 	opensUnfolded    atomic.Uint64
+	connClosesLate   atomic.Uint64
 }
 
 // image is what a process runs: shared by a forked child with its parent
@@ -276,6 +284,7 @@ type Tracker struct {
 	dedup      dedupState
 	state      agentState // the agents' own state files (agentstate.go)
 	homes      *passwdHomes
+	exited     exitedProcs // recently exited processes (connclose.go)
 }
 
 const (
@@ -347,6 +356,9 @@ func New(cfg Config, m Membership, logger *zap.Logger) (*Tracker, error) {
 		scanSeq:  1<<31 | uint32(boot/proctree.NSPerTick)&(1<<31-1),
 		homes:    newPasswdHomes(cfg.ProcRoot),
 	}
+	if cfg.FileOpTracepoints {
+		t.hooks.fileOp = tracepointFileOpHooks
+	}
 	state, err := compileAgentState(cfg.AgentState)
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
@@ -382,6 +394,7 @@ func (t *Tracker) Stats() Stats {
 		RouteProbes:        t.st.routeProbes.Load(),
 		ProcpsEnviron:      t.st.procpsEnviron.Load(),
 		OpensUnfolded:      t.st.opensUnfolded.Load(),
+		ConnClosesLate:     t.st.connClosesLate.Load(),
 	}
 	for i := range s.Events {
 		s.Events[i] = t.st.events[i].Load()
@@ -424,6 +437,8 @@ func (t *Tracker) Handle(ev kevent.Event) {
 		t.dnsEvent(e)
 	case *kevent.TLS:
 		t.tlsEvent(e)
+	case *kevent.ConnClose:
+		t.connClose(e)
 	}
 }
 
@@ -882,6 +897,7 @@ func (t *Tracker) removeProc(p *proc, at uint64) {
 	t.releaseOpens(p)
 	t.toolsCallerGone(p, at)
 	delete(t.procs, p.key)
+	t.rememberExited(p, at)
 	t.st.trackedProcs.Store(int64(len(t.procs)))
 	s := p.sess
 	s.live--

@@ -151,6 +151,29 @@ func Encode(ev kevent.Event) []byte {
 		b = append(b, e.Dir, trunc)
 		b = le.AppendUint32(b, 0)
 		return append(b, e.Data...)
+	case *kevent.ConnClose:
+		b := header(&e.Header, kevent.KindConnClose)
+		b = le.AppendUint64(b, e.ConnectTime)
+		b = le.AppendUint64(b, e.BytesAcked)
+		b = le.AppendUint64(b, e.BytesReceived)
+		b = le.AppendUint32(b, e.SndUna)
+		b = le.AppendUint32(b, e.WriteSeq)
+		b = le.AppendUint32(b, uint32(e.Err))
+		family, addr := uint16(10), e.Dest.Addr().As16()
+		if a := e.Dest.Addr(); a.Is4() {
+			a4 := a.As4()
+			family, addr = 2, [16]byte{}
+			copy(addr[:], a4[:])
+		}
+		b = le.AppendUint16(b, family)
+		b = le.AppendUint16(b, e.Dest.Port())
+		b = append(b, addr[:]...)
+		fin := byte(0)
+		if e.FinReceived {
+			fin = 1
+		}
+		b = append(b, e.OldState, e.NewState, fin, 0)
+		return le.AppendUint32(b, 0)
 	}
 	panic("keventtest: unknown event type")
 }
