@@ -12,28 +12,16 @@ import (
 // the peer acknowledged all it sent.
 func TCPExchange(tb testing.TB, in, out int) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return serveTCP(tb, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			if _, err := io.CopyN(io.Discard, c, int64(in)); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				if _, err := io.CopyN(io.Discard, c, int64(in)); err != nil {
-					return
-				}
-				if _, err := c.Write(make([]byte, out)); err != nil {
-					return
-				}
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
+			if _, err := c.Write(make([]byte, out)); err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+		}()
+	})
 }

@@ -79,6 +79,13 @@ func Bun(tb testing.TB) string {
 // returns the port.
 func TCPSink(tb testing.TB) int {
 	tb.Helper()
+	return serveTCP(tb, func(c net.Conn) { c.Close() })
+}
+
+// serveTCP listens on a loopback TCP port until the test ends and hands
+// each connection to handle, on the accept loop. It returns the port.
+func serveTCP(tb testing.TB, handle func(net.Conn)) int {
+	tb.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -90,7 +97,7 @@ func TCPSink(tb testing.TB) int {
 			if err != nil {
 				return
 			}
-			c.Close()
+			handle(c)
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr).Port
